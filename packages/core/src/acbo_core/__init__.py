@@ -8,6 +8,12 @@ versioned JSON files. Typed errors live in :mod:`acbo_core.errors`.
 
 from acbo_core import errors
 from acbo_core.buffer import BufferArrays, ExperienceBuffer, create_buffer
+from acbo_core.checkpoints import (
+    CheckpointError,
+    load_checkpoint,
+    read_checkpoint_info,
+    save_checkpoint,
+)
 from acbo_core.generators import (
     chain_scm,
     collider_scm,
@@ -94,6 +100,7 @@ __all__ = [
     "ExperienceBuffer", "BufferArrays", "create_buffer",
     "ParentSetPosterior", "AcquisitionState", "create_acquisition_state", "best_target_value",
     # files
+    "CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint_info",
     "SCHEMA_VERSION", "scm_to_json", "scm_from_json", "buffer_to_json", "buffer_from_json",
     "posterior_to_json", "posterior_from_json", "save_json", "save_scm", "load_scm",
 ]

@@ -21,6 +21,7 @@ __all__ = [
     "InvalidStateError",
     "SchemaError",
     "GraphGenerationError",
+    "CheckpointError",
 ]
 
 
@@ -77,3 +78,7 @@ class SchemaError(ACBOError, ValueError):
 
 class GraphGenerationError(ACBOError, ValueError):
     """Generator arguments that cannot give a graph of the requested shape."""
+
+
+class CheckpointError(ACBOError, ValueError):
+    """A checkpoint that is missing, corrupt, of another kind or of another format version."""

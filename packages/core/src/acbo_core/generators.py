@@ -224,8 +224,8 @@ def scale_free_scm(
 
 def _shaped_scm(graph: str, parents: list[list[int]], target_position: int, key: jax.Array,
                 options: dict[str, Any]) -> pyr.PMap:
-    settings: dict[str, Any] = {"mechanism": "linear", "weight_range": (0.5, 2.0), "noise_scale": 1.0,
-                "n_features": 32, "lengthscale": 1.5}
+    settings: dict[str, Any] = {"mechanism": "linear", "weight_range": (0.5, 2.0),
+                                "noise_scale": 1.0, "n_features": 32, "lengthscale": 1.5}
     for name, value in options.items():
         if name not in settings:
             raise GraphGenerationError(f"unknown option {name!r}; known: {sorted(settings)}")
@@ -275,7 +275,8 @@ def star_scm(n_vars: int, *, key: jax.Array, n_parents: int | None = None,
     k = min(3, (n_vars - 1) // 2) if n_parents is None else n_parents
     if not 1 <= k <= n_vars - 1:
         raise GraphGenerationError(f"n_parents must be in [1, {n_vars - 1}], got {k}")
-    parents: list[list[int]] = [[] for _ in range(k)] + [list(range(k))] + [[k] for _ in range(n_vars - k - 1)]
+    parents: list[list[int]] = [[] for _ in range(k)] + [list(range(k))]
+    parents += [[k] for _ in range(n_vars - k - 1)]
     return _shaped_scm("star", parents, k, key, options)
 
 
