@@ -73,7 +73,7 @@ def save_checkpoint(
     tmp = pathlib.Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
     try:
         with open(tmp / _ARRAYS, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **arrays)  # type: ignore[arg-type]
         (tmp / _SIDECAR).write_text(text)
         old = None
         if path.exists():
