@@ -1,6 +1,7 @@
 """Nox sessions for the ACBO monorepo.
 
 Sessions:
+  train       the main job (the acbo-train CLI on the embedded default configuration)
   test        install every package present from this checkout, run all unit and integration tests
   lint        ruff over the whole tree
   typecheck   mypy over the packages
@@ -59,6 +60,16 @@ def test(session: nox.Session) -> None:
     install_packages(session, *TEST_TOOLS)
     args = session.posargs or ["-n", "2", "--dist", "loadfile"]
     session.run("python", "-m", "pytest", "--import-mode=importlib", *args, *test_dirs())
+
+
+@nox.session(python=False)
+def train(session: nox.Session) -> None:
+    """The main job: `acbo-train run` on the embedded default configuration (not built yet)."""
+    session.error(
+        "the acbo-train CLI (generate demonstrations, train, evaluate, report) is not built yet; "
+        "it arrives with the integration layer (packages/integration). Until then use the "
+        "layers from Python, see README.md."
+    )
 
 
 @nox.session

@@ -1,0 +1,75 @@
+"""Shared plumbing of the tools/bench_*.py scripts: arguments, machine label, table, JSON.
+
+Every benchmark takes ``--quick`` (a smoke run of at most about two minutes) and ``--json PATH``
+(writes ``{"machine": ..., "config": ..., "metrics": {...}}``) and prints a readable table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+def parse_args(description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="smoke run (about two minutes)")
+    parser.add_argument("--json", metavar="PATH", help="write machine, config and metrics here")
+    return parser.parse_args()
+
+
+def machine_info() -> dict[str, Any]:
+    import jax  # imported here so `--help` stays fast
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "devices": [str(d) for d in jax.devices()],
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def best_time(fn: Callable[[], Any], *, repeats: int = 5) -> float:
+    """Best wall time of ``fn()`` in seconds over ``repeats`` calls (after one warm-up call)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def report(title: str, config: Mapping[str, Any], metrics: Mapping[str, Any],
+           json_path: str | None) -> None:
+    """Prints the metrics as a table and writes the JSON file when asked."""
+    machine = machine_info()
+    width = max(len(k) for k in metrics)
+    print(f"\n{title}  ({machine['cpu']}, {machine['cores']} cores, jax {machine['jax']})")
+    print(f"{'metric'.ljust(width)}  value")
+    print(f"{'-' * width}  -----")
+    for name, value in metrics.items():
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        print(f"{name.ljust(width)}  {shown}")
+    if json_path:
+        path = pathlib.Path(json_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"machine": machine, "config": dict(config),
+                                    "metrics": dict(metrics)}, indent=1))
+        print(f"wrote {path}")
