@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import time
 
-import acbo_core as ac
 import jax
 import numpy as np
+
+import acbo_core as ac
 from benchlib import best_time, parse_args, report
 
 

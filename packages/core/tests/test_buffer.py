@@ -1,7 +1,8 @@
-import acbo_core as ac
 import jax
 import numpy as np
 import pytest
+
+import acbo_core as ac
 from acbo_core import errors
 
 

@@ -3,6 +3,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
+
 from acbo_core.checkpoints import (
     CheckpointError,
     load_checkpoint,

@@ -1,10 +1,11 @@
-import acbo_core as ac
 import jax
 import numpy as np
 import pytest
-from acbo_core import errors
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+import acbo_core as ac
+from acbo_core import errors
 
 GENERATORS = [ac.erdos_renyi_scm, ac.scale_free_scm]
 

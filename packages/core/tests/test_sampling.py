@@ -1,11 +1,12 @@
-import acbo_core as ac
 import jax
 import numpy as np
 import pytest
-from acbo_core import errors
-from acbo_core.sampling import _dense_form, _sample_dense, _traced_sampler
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+import acbo_core as ac
+from acbo_core import errors
+from acbo_core.sampling import _dense_form, _sample_dense, _traced_sampler
 
 
 @settings(max_examples=12, deadline=None)

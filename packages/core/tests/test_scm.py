@@ -1,6 +1,7 @@
-import acbo_core as ac
 import numpy as np
 import pytest
+
+import acbo_core as ac
 from acbo_core import errors
 
 
