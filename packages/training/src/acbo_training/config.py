@@ -1,0 +1,186 @@
+"""Frozen configuration dataclasses, loadable from TOML with unknown keys rejected by name."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from acbo_training.errors import ConfigError
+
+__all__ = ["TrainingConfig", "config_from_dict", "config_to_dict", "load_toml", "apply_overrides"]
+
+C = TypeVar("C")
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """Overall training configuration (the plan's ``TrainingConfig``).
+
+    Attributes:
+      n_expert_trajectories: PARENT_SCALE runs to generate for training.
+      validation_split: fraction of SCMs held out for validation (split by SCM, never by step).
+      random_seed: seed of every random choice of a run; the same seed gives the same result.
+      save_checkpoints: write checkpoints during training (needed to resume).
+      checkpoint_frequency: optimisation steps between checkpoints.
+      use_mixed_precision: compute in bfloat16 where supported (parameters stay float32).
+      log_level: ``DEBUG``, ``INFO``, ``WARNING`` or ``ERROR`` for terminal output; the JSONL
+        log always records everything.
+    """
+
+    n_expert_trajectories: int = 1000
+    validation_split: float = 0.2
+    random_seed: int = 42
+    save_checkpoints: bool = True
+    checkpoint_frequency: int = 10
+    use_mixed_precision: bool = False
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if self.n_expert_trajectories < 1:
+            raise ConfigError(
+                f"n_expert_trajectories must be >= 1, got {self.n_expert_trajectories}"
+            )
+        if not 0.0 <= self.validation_split < 1.0:
+            raise ConfigError(f"validation_split must be in [0, 1), got {self.validation_split}")
+        if self.checkpoint_frequency < 1:
+            raise ConfigError(f"checkpoint_frequency must be >= 1, got {self.checkpoint_frequency}")
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError(f"log_level must be one of {LOG_LEVELS}, got {self.log_level!r}")
+
+
+def _check_type(value: Any, hint: Any, path: str) -> Any:
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(hint):
+            try:
+                return _check_type(value, option, path)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{path}: {value!r} is not a valid {hint}")
+    if hint is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{path}: expected nothing, got {value!r}")
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        if isinstance(value, hint):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{path}: expected a table, got {type(value).__name__}")
+        return config_from_dict(hint, value, path)
+    if origin in (tuple, list):
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{path}: expected a list, got {type(value).__name__}")
+        args = typing.get_args(hint)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise ConfigError(f"{path}: expected {len(args)} items, got {len(value)}")
+            return tuple(_check_type(v, a, f"{path}[{i}]")
+                         for i, (v, a) in enumerate(zip(value, args, strict=True)))
+        inner = args[0] if args else Any
+        return tuple(_check_type(v, inner, f"{path}[{i}]") for i, v in enumerate(value))
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{path}: expected a number, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{path}: expected an integer, got {value!r}")
+    if isinstance(hint, type):
+        if isinstance(value, hint):
+            return value
+        raise ConfigError(f"{path}: expected {hint.__name__}, got {type(value).__name__}")
+    return value
+
+
+def config_from_dict(cls: type[C], data: Mapping[str, Any], path: str = "") -> C:
+    """Builds a frozen config dataclass from a mapping (e.g. a TOML table).
+
+    Unknown keys are refused by name; values are type-checked against the field annotations;
+    nested dataclass fields take nested tables.
+
+    Raises:
+      ConfigError: naming the key (``surrogate.learning_rate``) and the problem.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path or cls.__name__}: expected a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    for key in data:
+        if key not in fields:
+            where = f"{path}.{key}" if path else key
+            raise ConfigError(f"unknown configuration key {where!r}; known keys: {sorted(fields)}")
+    kwargs = {k: _check_type(v, hints[k], f"{path}.{k}" if path else k) for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}" if path else str(err)) from None
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{path or cls.__name__}: {err}") from None
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A config dataclass as plain, JSON/TOML-friendly data (tuples become lists)."""
+
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, tuple | list):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(config)
+
+
+def load_toml(path: str | pathlib.Path) -> dict[str, Any]:
+    """Reads a TOML file.
+
+    Raises:
+      ConfigError: the file is missing or not valid TOML (with the parser's line and column).
+    """
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {err}") from None
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Applies ``a.b.c=value`` overrides (values parsed as TOML, else taken as strings).
+
+    Raises:
+      ConfigError: an override without ``=``.
+    """
+    out: dict[str, Any] = _deep_copy(data)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        dotted, raw = item.split("=", 1)
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        node = out
+        keys = dotted.strip().split(".")
+        for k in keys[:-1]:
+            nxt = node.setdefault(k, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"override {dotted!r}: {k!r} is not a table")
+            node = nxt
+        node[keys[-1]] = value
+    return out
+
+
+def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in data.items()}

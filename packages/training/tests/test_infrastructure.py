@@ -1,0 +1,160 @@
+import json
+import os
+import pathlib
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from acbo_training import config as cfg
+from acbo_training import executors, shards
+from acbo_training.errors import (
+    ConfigError,
+    CorruptShardError,
+    DatasetMismatchError,
+    TaskFailedError,
+)
+from acbo_training.runlog import RunLogger
+
+HERE = pathlib.Path(__file__).parent
+
+
+@pytest.fixture()
+def tasks_module(monkeypatch):
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), *sys.path]))
+    import _tasks
+
+    return _tasks
+
+
+# -- configs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Inner:
+    width: int = 4
+    rates: tuple[float, ...] = (0.1,)
+
+
+@dataclass(frozen=True)
+class Outer:
+    name: str = "x"
+    inner: Inner = Inner()
+    seed: int | None = None
+
+
+def test_config_from_dict_types_and_nesting():
+    out = cfg.config_from_dict(Outer, {"name": "y", "inner": {"width": 8, "rates": [1, 2.5]}})
+    assert out == Outer("y", Inner(8, (1.0, 2.5)))
+    assert cfg.config_to_dict(out) == {"name": "y", "inner": {"width": 8, "rates": [1.0, 2.5]},
+                                       "seed": None}
+    with pytest.raises(ConfigError, match="unknown configuration key 'inner.depth'"):
+        cfg.config_from_dict(Outer, {"inner": {"depth": 3}})
+    with pytest.raises(ConfigError, match="inner.width: expected an integer"):
+        cfg.config_from_dict(Outer, {"inner": {"width": "wide"}})
+    with pytest.raises(ConfigError, match="seed"):
+        cfg.config_from_dict(Outer, {"seed": 1.5})
+
+
+def test_training_config_validation_and_toml(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("random_seed = 7\nvalidation_split = 0.25\n")
+    tc = cfg.config_from_dict(cfg.TrainingConfig, cfg.load_toml(path))
+    assert tc.random_seed == 7 and tc.validation_split == 0.25
+    with pytest.raises(ConfigError, match="validation_split"):
+        cfg.TrainingConfig(validation_split=1.5)
+    with pytest.raises(ConfigError, match="log_level"):
+        cfg.config_from_dict(cfg.TrainingConfig, {"log_level": "LOUD"})
+    path.write_text("random_seed = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        cfg.load_toml(path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        cfg.load_toml(tmp_path / "missing.toml")
+
+
+def test_overrides():
+    data = cfg.apply_overrides({"a": {"b": 1}}, ["a.b=2", "a.c=hello", "d.e=[1, 2]"])
+    assert data == {"a": {"b": 2, "c": "hello"}, "d": {"e": [1, 2]}}
+    with pytest.raises(ConfigError, match="section.key=value"):
+        cfg.apply_overrides({}, ["nonsense"])
+
+
+# -- shards -------------------------------------------------------------------------------------
+
+
+def _records(n):
+    return [({"x": np.arange(3.0) + i, "m": np.eye(2, dtype=bool)}, {"id": i}) for i in range(n)]
+
+
+def test_shard_round_trip_and_checksum(tmp_path):
+    root = shards.open_dataset(tmp_path / "ds", kind="test", spec={"n": 4})
+    shards.write_shard(root, 0, _records(3))
+    assert shards.finished_shards(root) == {0}
+    back = shards.read_shard(root, 0)
+    assert [m for _, m in back] == [{"id": 0}, {"id": 1}, {"id": 2}]
+    np.testing.assert_array_equal(back[2][0]["x"], np.arange(3.0) + 2)
+    assert back[0][0]["m"].dtype == bool
+    arrays_path, _ = shards.shard_paths(root, 0)
+    data = bytearray(arrays_path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    arrays_path.write_bytes(bytes(data))
+    with pytest.raises(CorruptShardError, match="shard-00000.npz.*checksum"):
+        shards.read_shard(root, 0)
+
+
+def test_dataset_spec_mismatch_is_refused(tmp_path):
+    shards.open_dataset(tmp_path, kind="test", spec={"n": 4, "seed": 1})
+    shards.open_dataset(tmp_path, kind="test", spec={"n": 4, "seed": 1})  # same: fine
+    with pytest.raises(DatasetMismatchError, match=r"\['seed'\]"):
+        shards.open_dataset(tmp_path, kind="test", spec={"n": 4, "seed": 2})
+
+
+def test_truncated_sidecar_is_named(tmp_path):
+    shards.write_shard(tmp_path, 1, _records(1))
+    _, sidecar = shards.shard_paths(tmp_path, 1)
+    sidecar.write_text(sidecar.read_text()[:10])
+    with pytest.raises(CorruptShardError, match="shard-00001.json"):
+        shards.verify_shard(tmp_path, 1)
+
+
+# -- executors ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("executor", ["inline", "local"])
+def test_executors_return_each_result_once(executor, tasks_module):
+    out = dict(executors.run_tasks(tasks_module.square, list(range(7)), executor=executor,
+                                   max_workers=2))
+    assert out == {i: i * i for i in range(7)}
+
+
+@pytest.mark.parametrize("executor", ["inline", "local"])
+def test_executors_retry_a_failing_task(executor, tasks_module, tmp_path):
+    payloads = [(i, str(tmp_path)) for i in range(5)]
+    out = dict(executors.run_tasks(tasks_module.fail_once, payloads, executor=executor,
+                                   max_workers=2, retries=1))
+    assert out == {i: i * 10 for i in range(5)} and (tmp_path / "seen-3").exists()
+    with pytest.raises(TaskFailedError, match="task 0 failed 2 times"):
+        dict(executors.run_tasks(tasks_module.always_fail, [1, 2], executor=executor,
+                                 max_workers=2, retries=1))
+
+
+def test_unknown_executor():
+    with pytest.raises(ConfigError, match="unknown executor 'spark'"):
+        executors.run_tasks(abs, [1], executor="spark")
+
+
+# -- logger -------------------------------------------------------------------------------------
+
+
+def test_run_logger_writes_jsonl(tmp_path, capsys):
+    with RunLogger(tmp_path / "log.jsonl", level="WARNING") as log:
+        log.log("step", loss=0.5)
+        log.log("careful", level="WARNING", what="x")
+        with log.progress(3, "work") as bar:
+            bar.update(3)
+    lines = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [x["event"] for x in lines] == ["step", "careful"] and lines[0]["loss"] == 0.5
+    err = capsys.readouterr().err
+    assert "careful" in err and "step loss" not in err
