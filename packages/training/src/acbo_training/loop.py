@@ -1,0 +1,161 @@
+"""A resumable training loop: checkpoints every few steps, resumes to the same result.
+
+Batches are a pure function of ``(key, step)``, and the state (parameters, optimiser state,
+step) is checkpointed together with the metric history, so a run that is interrupted —
+Ctrl-C (checkpoint written, then :class:`TrainingInterrupted`) or killed outright (the last
+periodic checkpoint survives) — and started again with the same configuration ends with
+exactly the parameters of a run never interrupted.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import signal
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from acbo_core import load_checkpoint, read_checkpoint_info, save_checkpoint
+from acbo_core.errors import ACBOError, CheckpointError
+from acbo_training.runlog import RunLogger
+
+__all__ = ["TrainState", "TrainingInterrupted", "LoopResult", "run_training"]
+
+_LOOP_FORMAT_VERSION = 1
+
+
+class TrainState(NamedTuple):
+    """Everything an optimisation run carries from step to step."""
+
+    params: Any
+    opt_state: Any
+    step: Any  # scalar int32 array
+
+
+class TrainingInterrupted(ACBOError, KeyboardInterrupt):
+    """Raised after Ctrl-C once the checkpoint is on disk; rerun the same command to resume."""
+
+
+class LoopResult(NamedTuple):
+    state: TrainState
+    history: list[dict[str, float]]
+    resumed_from: int
+
+
+def _save(path: pathlib.Path, state: TrainState, history: list[dict[str, float]], kind: str,
+          config: Mapping[str, Any]) -> None:
+    save_checkpoint(path, jax.device_get(state), kind=kind, format_version=_LOOP_FORMAT_VERSION,
+                    config=config, metadata={"step": int(state.step), "history": history})
+
+
+def _restore(path: pathlib.Path, like: TrainState, kind: str,
+             config: Mapping[str, Any]) -> tuple[TrainState, list[dict[str, float]]] | None:
+    try:
+        info = read_checkpoint_info(path)
+    except CheckpointError:
+        return None
+    if info.get("config") != dict(config):
+        raise CheckpointError(
+            f"the checkpoint in {str(path)!r} was written with another configuration; "
+            "use another run directory or delete it"
+        )
+    tree, info = load_checkpoint(path, kind=kind, format_version=_LOOP_FORMAT_VERSION,
+                                 like=jax.device_get(like))
+    state = jax.tree_util.tree_map(lambda ref, x: np.asarray(x, dtype=np.asarray(ref).dtype),
+                                   jax.device_get(like), tree)
+    return TrainState(*state), list(info["metadata"]["history"])
+
+
+def run_training(
+    *,
+    init_state: TrainState,
+    update_fn: Callable[[TrainState, Any], tuple[TrainState, Mapping[str, Any]]],
+    batch_fn: Callable[[jax.Array, int], Any],
+    key: jax.Array,
+    n_steps: int,
+    checkpoint_dir: str | pathlib.Path | None,
+    checkpoint_frequency: int = 10,
+    kind: str = "acbo.train_state",
+    config: Mapping[str, Any] | None = None,
+    logger: RunLogger | None = None,
+    desc: str = "training",
+    log_every: int = 10,
+    place_state: Callable[[TrainState], TrainState] | None = None,
+) -> LoopResult:
+    """Runs ``update_fn`` for ``n_steps`` steps, checkpointing and resuming.
+
+    Args:
+      init_state: the state of a fresh run (ignored when a checkpoint is found).
+      update_fn: ``(state, batch) -> (state, metrics)``, usually jitted.
+      batch_fn: ``(key, step) -> batch``; it receives ``fold_in(key, step)``, so the batch of a
+        step does not depend on whether the run was interrupted.
+      key: the run's PRNG key.
+      n_steps: total number of steps.
+      checkpoint_dir: where the checkpoint lives; None disables checkpoints and resuming.
+      checkpoint_frequency: steps between checkpoints.
+      kind: the checkpoint's kind (checked on resume).
+      config: JSON-serialisable configuration; a checkpoint of another configuration is refused.
+      logger: progress bar and JSONL metrics.
+      desc: label of the progress bar.
+      log_every: steps between metric log lines.
+      place_state: optional function that puts a (restored) state on devices (e.g. replicates it
+        over a mesh for data-parallel training).
+
+    Returns:
+      The final state, the metric history (one entry per logged step) and the step resumed from.
+
+    Raises:
+      TrainingInterrupted: on Ctrl-C, after writing the checkpoint.
+      CheckpointError: the checkpoint directory holds another run.
+    """
+    config = dict(config or {})
+    logger = logger or RunLogger(progress=False)
+    path = pathlib.Path(checkpoint_dir) if checkpoint_dir is not None else None
+    state, history = init_state, []
+    if path is not None and (restored := _restore(path, init_state, kind, config)) is not None:
+        state, history = restored
+        logger.log("resumed", step=int(state.step), checkpoint=str(path))
+    if place_state is not None:
+        state = place_state(state)
+    start = int(state.step)
+    interrupted = False
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        nonlocal interrupted
+        interrupted = True  # finish the current step, then checkpoint and stop
+
+    previous = signal.signal(signal.SIGINT, on_sigint) if _main_thread() else None
+    try:
+        with logger.progress(n_steps, desc, initial=start) as bar:
+            for step in range(start, n_steps):
+                batch = batch_fn(jax.random.fold_in(key, step), step)
+                state, metrics = update_fn(state, batch)
+                bar.update(1)
+                if (step + 1) % log_every == 0 or step + 1 == n_steps:
+                    entry = {"step": step + 1, **{k: float(v) for k, v in metrics.items()}}
+                    history.append(entry)
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if k != "step"})
+                    logger.log("train", level="DEBUG", desc=desc, **entry)
+                done = step + 1 == n_steps
+                if path is not None and ((step + 1) % checkpoint_frequency == 0 or done
+                                         or interrupted):
+                    _save(path, state, history, kind, config)
+                if interrupted and not done:
+                    logger.log("interrupted", level="WARNING", step=step + 1,
+                               checkpoint=str(path) if path else None)
+                    raise TrainingInterrupted(
+                        f"interrupted at step {step + 1} of {n_steps}"
+                        + (f"; checkpoint saved in {path}, run again to resume" if path else "")
+                    )
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    return LoopResult(state, history, start)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

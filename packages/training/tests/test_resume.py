@@ -1,0 +1,97 @@
+"""Killed or interrupted training resumes to exactly the parameters of an uninterrupted run."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+SCRIPT = pathlib.Path(__file__).parent / "_train_script.py"
+
+
+def _run(*args, env=None, **kw):
+    return subprocess.Popen([sys.executable, str(SCRIPT), *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _wait_for_checkpoint(path, min_step, proc, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if json.loads((path / "checkpoint.json").read_text())["metadata"]["step"] >= min_step:
+                return
+        except (OSError, ValueError, KeyError):
+            pass
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError("no checkpoint appeared")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "ref.npz"
+    proc = _run("-", out)
+    assert proc.wait(timeout=300) == 0, proc.communicate()
+    return np.load(out)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_interrupted_run_resumes_to_the_same_parameters(sig, uninterrupted, tmp_path):
+    ckpt, out = tmp_path / "ckpt", tmp_path / "out.npz"
+    proc = _run(ckpt, out, "--slow")
+    _wait_for_checkpoint(ckpt, 15, proc)
+    proc.send_signal(sig)
+    code = proc.wait(timeout=60)
+    stdout, _ = proc.communicate()
+    if sig == signal.SIGINT:
+        assert code == 130 and "checkpoint saved" in stdout
+    else:
+        assert code == -signal.SIGKILL
+    assert not out.exists()
+    again = _run(ckpt, out)
+    assert again.wait(timeout=300) == 0, again.communicate()
+    res = np.load(out)
+    assert 15 <= int(res["resumed_from"]) < 60
+    np.testing.assert_array_equal(res["w"], uninterrupted["w"])
+    np.testing.assert_array_equal(res["b"], uninterrupted["b"])
+    assert int(res["steps"]) == 6  # the metric history survived the interruption
+
+
+def test_two_devices_match_one(uninterrupted, tmp_path):
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    results = {}
+    for n in (1, 2):
+        out = tmp_path / f"dev{n}.npz"
+        proc = _run("-", out, "--devices", n, env=env)
+        assert proc.wait(timeout=300) == 0, proc.communicate()
+        results[n] = np.load(out)
+    np.testing.assert_allclose(results[2]["w"], results[1]["w"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(results[1]["w"], uninterrupted["w"], rtol=1e-5, atol=1e-6)
+
+
+def test_checkpoint_of_another_config_is_refused(tmp_path):
+    import jax.numpy as jnp
+    import optax
+
+    from acbo_core.errors import CheckpointError
+    from acbo_training.loop import TrainState, run_training
+
+    params = {"w": jnp.zeros(2)}
+    opt = optax.sgd(0.1)
+    init = TrainState(params, opt.init(params), jnp.asarray(0, jnp.int32))
+
+    def update(state, batch):
+        return state._replace(step=state.step + 1), {}
+
+    import jax
+
+    kw = dict(init_state=init, update_fn=update, batch_fn=lambda k, s: None,
+              key=jax.random.key(0), n_steps=3, checkpoint_dir=tmp_path / "c")
+    run_training(**kw, config={"lr": 0.1})
+    with pytest.raises(CheckpointError, match="another configuration"):
+        run_training(**kw, config={"lr": 0.2})
