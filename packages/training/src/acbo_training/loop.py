@@ -113,7 +113,7 @@ def run_training(
     config = dict(config or {})
     logger = logger or RunLogger(progress=False)
     path = pathlib.Path(checkpoint_dir) if checkpoint_dir is not None else None
-    state, history = init_state, []
+    state, history = init_state, list[dict[str, float]]()
     if path is not None and (restored := _restore(path, init_state, kind, config)) is not None:
         state, history = restored
         logger.log("resumed", step=int(state.step), checkpoint=str(path))
