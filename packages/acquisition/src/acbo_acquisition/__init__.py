@@ -42,18 +42,15 @@ from acbo_acquisition.features import (
     stack_inputs,
 )
 from acbo_acquisition.grpo import (
-    GRPOProblems,
     GRPOState,
     PosteriorUpdate,
     Rollout,
-    expected_rewards,
     group_advantages,
     grpo_loss_terms,
     grpo_rollout,
     grpo_step,
     grpo_update,
     init_grpo,
-    make_grpo_problems,
     train_grpo,
 )
 from acbo_acquisition.imitation import (
@@ -75,6 +72,7 @@ from acbo_acquisition.policy import (
     intervention_for_action,
     select_intervention,
 )
+from acbo_acquisition.problems import GRPOProblems, expected_rewards, make_grpo_problems
 from acbo_acquisition.simulator import (
     SimulatorTables,
     expected_target,

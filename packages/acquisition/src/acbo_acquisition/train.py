@@ -14,8 +14,9 @@ from acbo_acquisition.config import (
     AcquisitionConfig,
 )
 from acbo_acquisition.errors import ConfigError
-from acbo_acquisition.grpo import GRPOProblems, PosteriorUpdate, init_grpo, train_grpo
+from acbo_acquisition.grpo import PosteriorUpdate, init_grpo, train_grpo
 from acbo_acquisition.imitation import BCData, init_bc, train_bc
+from acbo_acquisition.problems import GRPOProblems
 from acbo_core import AcquisitionState
 
 __all__ = ["AcquisitionResult", "train_acquisition"]
