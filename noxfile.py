@@ -96,5 +96,26 @@ def bench(session: nox.Session) -> None:
         session.run("python", str(script), *session.posargs)
 
 
+@nox.session
+def build_cuda(session: nox.Session) -> None:
+    """Compile acbo-kernels with its CUDA handlers (ACBO_CUDA=ON, sm_80/sm_90) using the
+    installed nvcc, then check that they import and register. No GPU needed."""
+    import shutil
+
+    if shutil.which("nvcc") is None and not pathlib.Path("/usr/local/cuda/bin/nvcc").exists():
+        session.error("nvcc not found: install the CUDA toolkit or put nvcc on PATH")
+    session.install("jax>=0.10.2", "jaxlib>=0.10.2", "numpy>=1.26")
+    # --no-cache-dir and --force-reinstall: always compile, never reuse a CPU-only wheel
+    session.run(
+        "python", "-m", "pip", "install", "--no-deps", "--force-reinstall", "--no-cache-dir",
+        "./kernels", env={"ACBO_CUDA": "ON"},
+    )
+    session.run(
+        "python", "-c",
+        "import acbo_kernels as ak; s = ak.native_status(); "
+        "assert s.available and s.cuda, s; print('CUDA handlers built and registered:', s)",
+    )
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit("run through nox: python3 -m pip install nox && nox -s test")
