@@ -294,6 +294,16 @@ def test_jit_and_vmap():
     np.testing.assert_array_equal(nested(X, intervened, target), loop)
 
 
+def test_prior_is_static_under_jit():
+    X, intervened, target, sets = random_problem(15, 2, 12, 4, 2)
+    score = jax.jit(ak.score_parent_sets)
+    for prior in (ak.GaussianPrior(0.5, 2.0), ak.NIGPrior(c=3.0, intercept=True)):
+        np.testing.assert_array_equal(
+            score(X, intervened, target, sets, prior=prior),
+            ak.score_parent_sets(X, intervened, target, sets, prior=prior),
+        )
+
+
 def test_native_kernel_is_what_runs():
     if not ak.native_available():
         pytest.skip(f"native extension unavailable: {ak.native_status().reason}")

@@ -1,13 +1,16 @@
 """Priors of the Bayesian linear regression that scores a parent set.
 
-Both are frozen, hashable dataclasses: they are static (never traced) arguments of the jitted
-ops, so a new prior value compiles a new kernel call rather than flowing through as data.
+Both are frozen, hashable dataclasses registered as static pytrees: they are never traced, so
+`jax.jit(score_parent_sets)(..., prior=NIGPrior(...))` works, and a new prior value compiles a
+new kernel call rather than flowing through as data.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+
+import jax
 
 from ._errors import KernelInputError
 
@@ -22,6 +25,7 @@ def _positive(name: str, value: float) -> float:
     return value
 
 
+@jax.tree_util.register_static
 @dataclasses.dataclass(frozen=True)
 class GaussianPrior:
     """Known-noise Bayesian linear regression (PARENT_SCALE's model, the default).
@@ -49,6 +53,7 @@ class GaussianPrior:
         return GAUSSIAN_KIND, self.intercept, self.sigma_y, self.sigma_theta, 0.0
 
 
+@jax.tree_util.register_static
 @dataclasses.dataclass(frozen=True)
 class NIGPrior:
     """Normal-Inverse-Gamma prior: unknown noise variance, integrated out.
