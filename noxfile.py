@@ -35,6 +35,8 @@ PACKAGE_DIRS = (
     "packages/training",
     "packages/integration",
 )
+# Extras installed by the test session (the Ray executor is tested on a local 2-worker cluster).
+TEST_EXTRAS = {"packages/training": "[ray]"}
 TEST_TOOLS = ("pytest>=8", "hypothesis>=6.100", "pytest-xdist>=3.5")
 
 
@@ -49,15 +51,17 @@ def test_dirs() -> list[str]:
     return dirs
 
 
-def install_packages(session: nox.Session, *extra: str) -> None:
+def install_packages(session: nox.Session, *extra: str, extras: dict[str, str] | None = None
+                     ) -> None:
     # One pip call so local packages resolve against each other rather than against PyPI.
-    session.install(*(f"./{p}" for p in present_packages()), *extra)
+    extras = extras or {}
+    session.install(*(f"./{p}{extras.get(p, '')}" for p in present_packages()), *extra)
 
 
 @nox.session
 def test(session: nox.Session) -> None:
     """Install every package from the checkout, then run all tests (`-- ARGS` go to pytest)."""
-    install_packages(session, *TEST_TOOLS)
+    install_packages(session, *TEST_TOOLS, extras=TEST_EXTRAS)
     args = session.posargs or ["-n", "2", "--dist", "loadfile"]
     session.run("python", "-m", "pytest", "--import-mode=importlib", *args, *test_dirs())
 

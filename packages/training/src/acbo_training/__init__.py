@@ -7,6 +7,16 @@ from acbo_training.config import (
     config_to_dict,
     load_toml,
 )
+from acbo_training.demonstrations import (
+    DemonstrationSet,
+    SCMDistribution,
+    generate_demonstrations,
+    load_demonstrations,
+    load_expert_trajectories,
+    record_to_result,
+    result_to_record,
+    run_shard,
+)
 from acbo_training.errors import (
     ConfigError,
     CorruptShardError,
@@ -14,7 +24,22 @@ from acbo_training.errors import (
     TaskFailedError,
 )
 from acbo_training.executors import EXECUTORS, run_tasks
+from acbo_training.loop import LoopResult, TrainingInterrupted, TrainState, run_training
+from acbo_training.parallel import data_mesh, replicate, shard_batch
 from acbo_training.runlog import RunLogger
+from acbo_training.trajectories import (
+    ExpertTrajectory,
+    InvalidTrajectoryError,
+    TrajectoryStep,
+    augment_expert_demonstrations,
+    extract_expert_demonstrations,
+    extract_expert_trajectory,
+    extract_multiple_trajectories,
+    graph_id,
+    relabel_trajectory,
+    validate_demonstration_quality,
+    validate_trajectory_consistency,
+)
 
 __version__ = "0.1.0"
 
@@ -22,4 +47,12 @@ __all__ = [
     "TrainingConfig", "config_from_dict", "config_to_dict", "load_toml", "apply_overrides",
     "ConfigError", "CorruptShardError", "DatasetMismatchError", "TaskFailedError",
     "EXECUTORS", "run_tasks", "RunLogger",
+    "TrainState", "TrainingInterrupted", "LoopResult", "run_training",
+    "data_mesh", "replicate", "shard_batch",
+    "SCMDistribution", "DemonstrationSet", "generate_demonstrations", "load_demonstrations",
+    "load_expert_trajectories", "result_to_record", "record_to_result", "run_shard",
+    "ExpertTrajectory", "TrajectoryStep", "InvalidTrajectoryError", "extract_expert_trajectory",
+    "validate_trajectory_consistency", "extract_multiple_trajectories",
+    "extract_expert_demonstrations", "validate_demonstration_quality",
+    "augment_expert_demonstrations", "relabel_trajectory", "graph_id",
 ]
