@@ -135,7 +135,7 @@ def test_executors_retry_a_failing_task(executor, tasks_module, tmp_path):
     out = dict(executors.run_tasks(tasks_module.fail_once, payloads, executor=executor,
                                    max_workers=2, retries=1))
     assert out == {i: i * 10 for i in range(5)} and (tmp_path / "seen-3").exists()
-    with pytest.raises(TaskFailedError, match="task 0 failed 2 times"):
+    with pytest.raises(TaskFailedError, match=r"task [01] failed 2 times: ValueError"):
         dict(executors.run_tasks(tasks_module.always_fail, [1, 2], executor=executor,
                                  max_workers=2, retries=1))
 
