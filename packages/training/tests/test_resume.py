@@ -95,3 +95,25 @@ def test_checkpoint_of_another_config_is_refused(tmp_path):
     run_training(**kw, config={"lr": 0.1})
     with pytest.raises(CheckpointError, match="another configuration"):
         run_training(**kw, config={"lr": 0.2})
+
+
+def test_states_with_prng_keys_resume(tmp_path):
+    import jax
+    import jax.numpy as jnp
+
+    from acbo_training.loop import run_training
+
+    def update(state, batch):
+        key, sub = jax.random.split(state["key"])
+        return {"key": key, "x": state["x"] + jax.random.normal(sub)}, {"x": state["x"]}
+
+    init = {"key": jax.random.key(1), "x": jnp.zeros(())}
+    kw = dict(init_state=init, update_fn=update, batch_fn=lambda k, s: None,
+              key=jax.random.key(0), checkpoint_dir=tmp_path / "c", checkpoint_frequency=2)
+    full = run_training(**{**kw, "checkpoint_dir": None}, n_steps=6)
+    run_training(**kw, n_steps=3)  # a run stopped after 3 steps (checkpoint at step 3)
+    resumed = run_training(**kw, n_steps=6)
+    assert resumed.resumed_from == 3
+    assert float(resumed.state["x"]) == float(full.state["x"])
+    assert jax.random.key_data(resumed.state["key"]).tolist() == \
+        jax.random.key_data(full.state["key"]).tolist()

@@ -27,7 +27,7 @@ _LOOP_FORMAT_VERSION = 1
 
 
 class TrainState(NamedTuple):
-    """Everything an optimisation run carries from step to step."""
+    """A convenient training state; :func:`run_training` accepts any pytree of arrays."""
 
     params: Any
     opt_state: Any
@@ -39,19 +39,28 @@ class TrainingInterrupted(ACBOError, KeyboardInterrupt):
 
 
 class LoopResult(NamedTuple):
-    state: TrainState
+    state: Any
     history: list[dict[str, float]]
     resumed_from: int
 
 
-def _save(path: pathlib.Path, state: TrainState, history: list[dict[str, float]], kind: str,
-          config: Mapping[str, Any]) -> None:
-    save_checkpoint(path, jax.device_get(state), kind=kind, format_version=_LOOP_FORMAT_VERSION,
-                    config=config, metadata={"step": int(state.step), "history": history})
+def _save(path: pathlib.Path, state: Any, step: int, history: list[dict[str, float]],
+          kind: str, config: Mapping[str, Any]) -> None:
+    arrays = jax.tree_util.tree_map(_key_data, state)
+    save_checkpoint(path, jax.device_get(arrays), kind=kind, format_version=_LOOP_FORMAT_VERSION,
+                    config=config, metadata={"step": step, "history": history})
 
 
-def _restore(path: pathlib.Path, like: TrainState, kind: str,
-             config: Mapping[str, Any]) -> tuple[TrainState, list[dict[str, float]]] | None:
+def _is_key(x: Any) -> bool:
+    return jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key)
+
+
+def _key_data(x: Any) -> Any:
+    return jax.random.key_data(x) if _is_key(x) else x
+
+
+def _restore(path: pathlib.Path, like: Any, kind: str, config: Mapping[str, Any]
+             ) -> tuple[Any, int, list[dict[str, float]]] | None:
     try:
         info = read_checkpoint_info(path)
     except CheckpointError:
@@ -61,17 +70,23 @@ def _restore(path: pathlib.Path, like: TrainState, kind: str,
             f"the checkpoint in {str(path)!r} was written with another configuration; "
             "use another run directory or delete it"
         )
+    template = jax.device_get(jax.tree_util.tree_map(_key_data, like))
     tree, info = load_checkpoint(path, kind=kind, format_version=_LOOP_FORMAT_VERSION,
-                                 like=jax.device_get(like))
-    state = jax.tree_util.tree_map(lambda ref, x: np.asarray(x, dtype=np.asarray(ref).dtype),
-                                   jax.device_get(like), tree)
-    return TrainState(*state), list(info["metadata"]["history"])
+                                 like=template)
+    state = jax.tree_util.tree_map(_like, like, tree)
+    return state, int(info["metadata"]["step"]), list(info["metadata"]["history"])
+
+
+def _like(ref: Any, value: np.ndarray) -> Any:
+    if _is_key(ref):
+        return jax.random.wrap_key_data(value, impl=jax.random.key_impl(ref))
+    return np.asarray(value, dtype=np.asarray(ref).dtype)
 
 
 def run_training(
     *,
-    init_state: TrainState,
-    update_fn: Callable[[TrainState, Any], tuple[TrainState, Mapping[str, Any]]],
+    init_state: Any,
+    update_fn: Callable[[Any, Any], tuple[Any, Mapping[str, Any]]],
     batch_fn: Callable[[jax.Array, int], Any],
     key: jax.Array,
     n_steps: int,
@@ -82,12 +97,13 @@ def run_training(
     logger: RunLogger | None = None,
     desc: str = "training",
     log_every: int = 10,
-    place_state: Callable[[TrainState], TrainState] | None = None,
+    place_state: Callable[[Any], Any] | None = None,
 ) -> LoopResult:
     """Runs ``update_fn`` for ``n_steps`` steps, checkpointing and resuming.
 
     Args:
-      init_state: the state of a fresh run (ignored when a checkpoint is found).
+      init_state: the state of a fresh run, any pytree of arrays (PRNG keys included); ignored
+        when a checkpoint is found.
       update_fn: ``(state, batch) -> (state, metrics)``, usually jitted.
       batch_fn: ``(key, step) -> batch``; it receives ``fold_in(key, step)``, so the batch of a
         step does not depend on whether the run was interrupted.
@@ -113,13 +129,12 @@ def run_training(
     config = dict(config or {})
     logger = logger or RunLogger(progress=False)
     path = pathlib.Path(checkpoint_dir) if checkpoint_dir is not None else None
-    state, history = init_state, list[dict[str, float]]()
+    state, start, history = init_state, 0, list[dict[str, float]]()
     if path is not None and (restored := _restore(path, init_state, kind, config)) is not None:
-        state, history = restored
-        logger.log("resumed", step=int(state.step), checkpoint=str(path))
+        state, start, history = restored
+        logger.log("resumed", step=start, checkpoint=str(path))
     if place_state is not None:
         state = place_state(state)
-    start = int(state.step)
     interrupted = False
 
     def on_sigint(signum: int, frame: Any) -> None:
@@ -141,7 +156,7 @@ def run_training(
                 done = step + 1 == n_steps
                 if path is not None and ((step + 1) % checkpoint_frequency == 0 or done
                                          or interrupted):
-                    _save(path, state, history, kind, config)
+                    _save(path, state, step + 1, history, kind, config)
                 if interrupted and not done:
                     logger.log("interrupted", level="WARNING", step=step + 1,
                                checkpoint=str(path) if path else None)
