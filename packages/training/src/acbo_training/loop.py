@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from acbo_core import load_checkpoint, read_checkpoint_info, save_checkpoint
@@ -79,7 +80,7 @@ def _restore(path: pathlib.Path, like: Any, kind: str, config: Mapping[str, Any]
 
 def _like(ref: Any, value: np.ndarray) -> Any:
     if _is_key(ref):
-        return jax.random.wrap_key_data(value, impl=jax.random.key_impl(ref))
+        return jax.random.wrap_key_data(jnp.asarray(value), impl=jax.random.key_impl(ref))
     return np.asarray(value, dtype=np.asarray(ref).dtype)
 
 
