@@ -1,5 +1,12 @@
 """acbo-training: expert demonstrations at scale and the training pipelines of ACBO."""
 
+from acbo_training.acquisition_pipeline import (
+    AcquisitionModelResult,
+    AcquisitionTrainingExample,
+    extract_acquisition_training_data,
+    train_acquisition_with_expert_warmstart,
+    updates_to_reach,
+)
 from acbo_training.config import (
     TrainingConfig,
     apply_overrides,
@@ -55,4 +62,6 @@ __all__ = [
     "validate_trajectory_consistency", "extract_multiple_trajectories",
     "extract_expert_demonstrations", "validate_demonstration_quality",
     "augment_expert_demonstrations", "relabel_trajectory", "graph_id",
+    "AcquisitionTrainingExample", "AcquisitionModelResult", "extract_acquisition_training_data",
+    "train_acquisition_with_expert_warmstart", "updates_to_reach",
 ]
