@@ -68,10 +68,10 @@ def toy_truth(ac, jax, np, scm):
 
 def main() -> None:
     args = benchlib.parse_args(__doc__.splitlines()[0])
-    import acbo_core as ac
     import jax
     import numpy as np
 
+    import acbo_core as ac
     from acbo_expert import ParentScaleConfig, run_oracle, run_parent_scale, run_random
 
     quick = args.quick

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import acbo_core as ac
 import jax
 import pytest
 
-from acbo_expert import ParentScaleConfig, run_observational, run_oracle, run_parent_scale, \
-    run_random
+import acbo_core as ac
+from acbo_expert import (
+    ParentScaleConfig,
+    run_observational,
+    run_oracle,
+    run_parent_scale,
+    run_random,
+)
 
 # Small everything: the algorithm is the same, compiles and steps are cheap.
 TINY = ParentScaleConfig(n_obs=60, n_int=2, T=4, grid_size=64, refine_size=16, gp_steps=5,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-import acbo_core as ac
 import jax
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import acbo_core as ac
 from acbo_expert import ParentScaleConfig
 from acbo_expert.doubly_robust import benjamini_yekutieli, doubly_robust_log_prior
 from acbo_expert.posterior import build_parent_set_model, standardisation

@@ -9,8 +9,13 @@ import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acbo_expert.causal_gp import GPData, expected_improvement, hyperparameter_ensemble, \
-    log_marginal_likelihood, predict
+from acbo_expert.causal_gp import (
+    GPData,
+    expected_improvement,
+    hyperparameter_ensemble,
+    log_marginal_likelihood,
+    predict,
+)
 from acbo_expert.do_effect import do_effect, fit_set_regressions, mixture_do_effect
 
 

@@ -8,14 +8,19 @@ import subprocess
 import sys
 from collections.abc import Mapping
 
-import acbo_core as ac
 import jax
 import numpy as np
 import pytest
-from acbo_core.errors import InvalidTargetError
 
-from acbo_expert import InvalidConfigError, ParentScaleConfig, ParentScaleResult, \
-    run_parent_scale, run_random
+import acbo_core as ac
+from acbo_core.errors import InvalidTargetError
+from acbo_expert import (
+    InvalidConfigError,
+    ParentScaleConfig,
+    ParentScaleResult,
+    run_parent_scale,
+    run_random,
+)
 
 
 def test_bad_input_gets_typed_errors(er_scm, tiny):
@@ -83,16 +88,17 @@ def test_same_key_same_run_other_key_other_run(er_scm, runs, tiny):
 
 
 def test_run_does_not_depend_on_the_hash_seed(tiny):
+    config = dataclasses.asdict(tiny)
     script = (
         "import jax, acbo_core as ac\n"
         "from acbo_expert import ParentScaleConfig, run_parent_scale\n"
-        "TINY = ParentScaleConfig(**%r)\n"
+        f"TINY = ParentScaleConfig(**{config!r})\n"
         "scm = ac.erdos_renyi_scm(5, key=jax.random.key(2))\n"
         "r = run_parent_scale(scm, key=jax.random.key(1), config=TINY)\n"
         "print(r.intervention_set, r.intervention_values, r.exploration_sets,"
         " [[sorted(s) for s in p.parent_sets] for p in r.posterior_probabilities],"
         " [p.probs.tolist() for p in r.posterior_probabilities])\n"
-    ) % dataclasses.asdict(tiny)
+    )
     outs = []
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": seed}

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import acbo_core as ac
 import jax
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import acbo_core as ac
 from acbo_expert import ParentScaleConfig, parent_set_posterior
 from acbo_expert.posterior import build_parent_set_model, normalise, prune
 
@@ -145,7 +145,6 @@ def test_parent_set_posterior_reproduces_the_run(runs):
 
 def test_parent_set_posterior_checks_its_input(er_scm):
     from acbo_core.errors import UnknownVariableError
-
     from acbo_expert import InvalidConfigError
     buf = ac.create_buffer(er_scm["variables"]).add_observations(
         np.asarray(ac.sample_observational(er_scm, 3, key=jax.random.key(0))))

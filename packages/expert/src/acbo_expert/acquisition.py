@@ -110,8 +110,9 @@ def acquire(x_obs: jax.Array, target: jax.Array, sets: jax.Array, probs: jax.Arr
 
 @functools.partial(jax.jit, static_argnames=("grid_size",))
 def surrogate_minimum(x_obs: jax.Array, target: jax.Array, sets: jax.Array, probs: jax.Array,
-                      scale: jax.Array, rff_w: jax.Array | None, rff_b: jax.Array | None, sigma_y: jax.Array,
-                      sigma_theta: jax.Array, sign: jax.Array, elements: Elements, *,
+                      scale: jax.Array, rff_w: jax.Array | None, rff_b: jax.Array | None,
+                      sigma_y: jax.Array, sigma_theta: jax.Array, sign: jax.Array,
+                      elements: Elements, *,
                       grid_size: int) -> tuple[jax.Array, jax.Array]:
     """Lowest posterior-weighted do-effect per element and where: ``([E], [E] u in [0, 1])``.
 

@@ -13,19 +13,27 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Mapping
 from typing import Any
 
-import acbo_core as ac
 import jax
 import jax.numpy as jnp
 import numpy as np
-from acbo_core import ParentSetPosterior
 
-from acbo_expert._loop import Choice, Run, cbo_choice, loop, model_posterior, padded_sets, \
-    record, setup, step_key
+import acbo_core as ac
+from acbo_core import ParentSetPosterior
+from acbo_expert._loop import (
+    Choice,
+    Run,
+    cbo_choice,
+    loop,
+    model_posterior,
+    padded_sets,
+    record,
+    setup,
+    step_key,
+)
 from acbo_expert._rng import host_rng
 from acbo_expert.acquisition import Elements, surrogate_minimum
 from acbo_expert.config import ParentScaleConfig
@@ -54,39 +62,22 @@ def run_random(scm: Mapping[str, Any], *, key: jax.Array,
 def run_oracle(scm: Mapping[str, Any], *, key: jax.Array,
                config: ParentScaleConfig = _DEFAULT) -> ParentScaleResult:
     """CBO with the true parent set known (reads the graph; same errors as run_parent_scale)."""
-    # The oracle never scores parent sets, so it skips the doubly robust prior.
-    run = setup(scm, config, key, "oracle",
-                model_config=dataclasses.replace(config, prior="uniform"))
     parents = ac.true_parents(scm)
-    model = run.model
-    cols = sorted(run.variables.index(v) for v in parents)
-    width = max(model.sets.shape[1], len(cols), 1)
-    rows = np.full((1, width), -1, np.int32)
+    cols = sorted(tuple(scm["variables"]).index(v) for v in parents)
+    rows = np.full((1, max(len(cols), 1)), -1, np.int32)
     rows[0, : len(cols)] = cols
-    if width != model.sets.shape[1]:  # more true parents than k_max: widen the set table
-        model = dataclasses.replace(model, sets=np.full((1, width), -1, np.int32))
-    run.model = model
+    # The oracle's only candidate is the truth: no set table, no doubly robust prior.
+    run = setup(scm, config, key, "oracle", candidate_sets=rows)
     active = np.isin([run.variables.index(v) for v in run.elements], cols)
-    if not active.any():
+    if not active.any():  # no intervenable parent: nothing better to do than try everything
         active[:] = True
     point_mass = ParentSetPosterior(run.target, (frozenset(parents),), np.ones(1))
-    scale = np.ones(1, np.float32)
-    if model.features == "rff":  # the length scale D_O prefers for the true set
-        row = _row_of(run.model, cols)
-        scale = np.asarray([run.model.set_scale[row]] if row is not None
-                           else [1.0 / config.rff_lengthscales[0]], np.float32)
+    scale = run.model.set_scale[:1]
 
     def choose(run: Run, t: int) -> Choice:
         return cbo_choice(run, rows, np.ones(1), scale, active)
 
     return loop(run, choose, lambda run: point_mass)
-
-
-def _row_of(model: Any, cols: list[int]) -> int | None:
-    for i, row in enumerate(model.sets):
-        if sorted(int(v) for v in row if v >= 0) == cols:
-            return i
-    return None
 
 
 def run_observational(scm: Mapping[str, Any], *, key: jax.Array,

@@ -62,7 +62,7 @@ def fit_set_regressions(x_obs: jax.Array, target: int | jax.Array, sets: jax.Arr
     xs = gather_slots(x_obs, sets)  # [S, n, k]
     y = x_obs[:, target]  # [n]
     n_sets, n, k = xs.shape
-    if rff_w is None:
+    if rff_w is None or rff_b is None:
         phi = xs  # [S, n, k]
         slot_re = slot_im = jnp.zeros((n_sets, k, 0), x_obs.dtype)
         rff_w = jnp.zeros((0, k), x_obs.dtype)

@@ -51,7 +51,8 @@ def _mlp(hidden: int) -> hk.Transformed:
     return hk.without_apply_rng(hk.transform(forward))
 
 
-def _glorot_params(rng: np.random.Generator, n_models: int, p: int, hidden: int) -> hk.Params:
+def _glorot_params(rng: np.random.Generator, n_models: int, p: int, hidden: int
+                   ) -> dict[str, dict[str, np.ndarray]]:
     """Glorot-uniform initial parameters ``[n_models, ...]`` in haiku's layout.
 
     Drawn on the host from a numpy generator: compiling a JAX random initialiser for a few
@@ -71,23 +72,25 @@ def _glorot_params(rng: np.random.Generator, n_models: int, p: int, hidden: int)
 
 
 @functools.partial(jax.jit, static_argnames=("hidden", "steps", "lr"))
-def _fit_predict(params: hk.Params, weights: jax.Array, masks: jax.Array, x: jax.Array,
-                 outputs: jax.Array, *, hidden: int, steps: int, lr: float) -> jax.Array:
-    """Trains model g on ``outputs[g]`` from ``x * masks[g]`` with row weights ``weights[g]``
-    (leading axis G); held-in and held-out predictions ``[G, n]``."""
+def _fit_predict(params: hk.Params, train: jax.Array, test: jax.Array, weights: jax.Array,
+                 masks: jax.Array, outputs: jax.Array, x: jax.Array, *, hidden: int, steps: int,
+                 lr: float) -> jax.Array:
+    """Trains model g on rows ``train[g]`` (weights ``weights[g]``) to predict
+    ``outputs[g]`` from ``x * masks[g]``; its predictions on rows ``test[g]``, ``[G, h]``."""
     net = _mlp(hidden)
     opt = optax.adam(lr)
 
-    def fit_one(prm: hk.Params, w: jax.Array, mask: jax.Array, y: jax.Array) -> jax.Array:
-        xm = x * mask  # a left-out candidate becomes a constant input
+    def fit_one(prm: hk.Params, rows: jax.Array, held_out: jax.Array, w: jax.Array,
+                mask: jax.Array, target: jax.Array) -> jax.Array:
+        xm = x[rows] * mask  # [h, p]; a left-out candidate becomes a constant input
+        y = target[rows]
         total = jnp.maximum(w.sum(), 1.0)
         # The linear part in closed form (weighted ridge with an intercept), so it is fitted
         # exactly; the MLP is trained on what it leaves, the nonlinear part.
-        xa = jnp.concatenate([xm, jnp.ones((xm.shape[0], 1))], axis=1)  # [n, p + 1]
+        xa = jnp.concatenate([xm, jnp.ones((xm.shape[0], 1))], axis=1)  # [h, p + 1]
         gram = (xa * w[:, None]).T @ xa + _RIDGE * jnp.eye(xa.shape[1])
         beta = jnp.linalg.solve(gram, (xa * w[:, None]).T @ y)
-        linear = xa @ beta  # [n]
-        resid = y - linear
+        resid = y - xa @ beta
 
         def loss(q: hk.Params) -> jax.Array:
             return jnp.sum(w * (net.apply(q, xm) - resid) ** 2) / total
@@ -98,9 +101,11 @@ def _fit_predict(params: hk.Params, weights: jax.Array, masks: jax.Array, x: jax
             return (optax.apply_updates(q, updates), state), None
 
         (prm, _), _ = jax.lax.scan(step, (prm, opt.init(prm)), None, length=steps)
-        return linear + net.apply(prm, xm)
+        xt = x[held_out] * mask
+        xt_a = jnp.concatenate([xt, jnp.ones((xt.shape[0], 1))], axis=1)
+        return xt_a @ beta + net.apply(prm, xt)
 
-    return jax.vmap(fit_one)(params, weights, masks, outputs)
+    return jax.vmap(fit_one)(params, train, test, weights, masks, outputs)
 
 
 def cross_fitted_scores(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, *,
@@ -110,26 +115,36 @@ def cross_fitted_scores(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, 
 
     ``psi = (y - m_j(x_-j)) (x_j - e_j(x_-j))`` with ``m_j`` the target's and ``e_j`` the
     candidate's regression on the other candidates, each fitted on the fold that does not hold
-    the row.
+    the row. Folds are two equal halves of a random permutation of the original rows (so copies
+    of a row never straddle two folds; with n odd one row sits out); within a fold, rows weigh
+    as often as the bootstrap drew them. Rows the bootstrap did not draw get multiplicity 0.
     """
     n, p = x.shape
+    h = n // 2
     counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(n_boot)])
-    # Folds are assigned to original rows, so copies of a row never straddle two folds.
-    fold = rng.integers(0, 2, (n_boot, n))  # [B, n]
-    weights = counts[:, None, :] * (fold[:, None, :] == np.arange(2)[None, :, None])  # [B, F, n]
+    halves = np.stack([rng.permutation(n)[: 2 * h].reshape(2, h) for _ in range(n_boot)])
+    if h * 2 < n:  # the row left out of both folds is not scored
+        for b in range(n_boot):
+            counts[b, np.setdiff1d(np.arange(n), halves[b].ravel())] = 0
     drop = (1.0 - np.eye(p)).astype(np.float32)  # [p, p]: row j leaves candidate j out
     masks = np.concatenate([drop, drop])  # [J, p], J = 2p: m_j then e_j
     outputs = np.concatenate([np.broadcast_to(y, (p, n)), x.T]).astype(np.float32)  # [J, n]
     j = 2 * p
-    g = n_boot * 2 * j
+    train = halves.reshape(n_boot * 2, h)  # model (b, f) trains on fold f ...
+    test = halves[:, ::-1].reshape(n_boot * 2, h)  # ... and predicts the other fold
+    weights = np.take_along_axis(counts, halves.reshape(n_boot, 2 * h), 1)
     preds = _fit_predict(
-        _glorot_params(rng, g, p, hidden),
-        jnp.asarray(np.repeat(weights.reshape(n_boot * 2, n), j, 0), jnp.float32),
-        jnp.asarray(np.tile(masks, (n_boot * 2, 1))), jnp.asarray(x, jnp.float32),
-        jnp.asarray(np.tile(outputs, (n_boot * 2, 1))), hidden=hidden, steps=steps, lr=lr)
-    preds = np.asarray(preds, np.float64).reshape(n_boot, 2, j, n)
-    # Out of fold: row i is predicted by the models trained on the other fold.
-    oof = np.take_along_axis(preds, (1 - fold)[:, None, None, :], axis=1)[:, 0]  # [B, J, n]
+        _glorot_params(rng, n_boot * 2 * j, p, hidden),
+        jnp.asarray(np.repeat(train, j, 0)), jnp.asarray(np.repeat(test, j, 0)),
+        jnp.asarray(np.repeat(weights.reshape(n_boot * 2, h), j, 0), jnp.float32),
+        jnp.asarray(np.tile(masks, (n_boot * 2, 1))),
+        jnp.asarray(np.tile(outputs, (n_boot * 2, 1))), jnp.asarray(x, jnp.float32),
+        hidden=hidden, steps=steps, lr=lr)
+    preds = np.asarray(preds, np.float64).reshape(n_boot, 2, j, h)
+    oof = np.zeros((n_boot, j, n))
+    for b in range(n_boot):
+        for f in range(2):  # predictions of the model trained on fold f are for fold 1 - f
+            oof[b][:, halves[b, 1 - f]] = preds[b, f]
     res_y = np.asarray(y, np.float64) - oof[:, :p]  # [B, p, n]
     res_x = np.asarray(x, np.float64).T - oof[:, p:]  # [B, p, n]
     return res_y * res_x, counts

@@ -22,14 +22,14 @@ import dataclasses
 import functools
 from collections.abc import Sequence
 
-import acbo_kernels
 import jax
 import jax.numpy as jnp
 import numpy as np
-from acbo_core import ExperienceBuffer, ParentSetPosterior
-from acbo_core.errors import ShapeMismatchError, UnknownVariableError
 from jax.typing import ArrayLike
 
+import acbo_kernels
+from acbo_core import ExperienceBuffer, ParentSetPosterior
+from acbo_core.errors import ShapeMismatchError, UnknownVariableError
 from acbo_expert._rng import host_rng
 from acbo_expert.config import InvalidConfigError, ParentScaleConfig
 
@@ -210,6 +210,7 @@ def build_parent_set_model(
     *,
     config: ParentScaleConfig,
     key: jax.Array | None,
+    candidate_sets: np.ndarray | None = None,
 ) -> ParentSetModel:
     """Fits the per-set regressions on D_O and computes the prior (uniform or doubly robust).
 
@@ -220,6 +221,8 @@ def build_parent_set_model(
       config: uses ``k_max``, ``prior`` (and the doubly robust settings), ``features``,
         ``n_rff``, ``rff_lengthscales``, ``sigma_y``, ``sigma_theta``.
       key: PRNG key for the random features and the doubly robust prior; needed for those.
+      candidate_sets: ``[K, k]`` int32 table to use instead of every set of size <= k_max
+        (the oracle passes the true set alone); the prior is then uniform over it.
 
     Raises:
       UnknownVariableError: the target is not a variable.
@@ -245,19 +248,24 @@ def build_parent_set_model(
         raise InvalidConfigError(
             f"features={config.features!r} / prior={config.prior!r} need a PRNG key")
     t = variables.index(target)
-    sets = acbo_kernels.enumerate_parent_sets(d, t, config.k_max)
+    if candidate_sets is None:
+        sets = acbo_kernels.enumerate_parent_sets(d, t, config.k_max)
+    else:
+        sets = np.asarray(candidate_sets, np.int32)
     mean, std = standardisation(d_obs)
     x_obs = ((d_obs - mean) / std).astype(np.float32)
     rff_w = rff_b = None
-    k_rff, k_dr = jax.random.split(key) if key is not None else (None, None)
-    if config.features == "rff":
+    k_rff = k_dr = key
+    if key is not None:
+        k_rff, k_dr = jax.random.split(key)
+    if config.features == "rff" and k_rff is not None:
         rng = host_rng(k_rff)
-        width = max(config.k_max, 1)
+        width = max(config.k_max, sets.shape[1], 1)
         rff_w = rng.standard_normal((config.n_rff, width)).astype(np.float32)
         rff_b = rng.uniform(0.0, 2.0 * np.pi, config.n_rff).astype(np.float32)
         if sets.shape[1] == 0:
             sets = np.full((sets.shape[0], 1), -1, np.int32)
-    if config.prior == "doubly_robust":
+    if config.prior == "doubly_robust" and candidate_sets is None and k_dr is not None:
         from acbo_expert.doubly_robust import doubly_robust_log_prior  # haiku only when needed
 
         log_prior = doubly_robust_log_prior(x_obs, t, sets, key=k_dr, config=config)

@@ -7,9 +7,13 @@ from typing import Any
 
 import numpy as np
 import pyrsistent as pyr
-from acbo_core import ExperienceBuffer, ParentSetPosterior, create_buffer, \
-    create_perfect_intervention
 
+from acbo_core import (
+    ExperienceBuffer,
+    ParentSetPosterior,
+    create_buffer,
+    create_perfect_intervention,
+)
 from acbo_expert.config import ParentScaleConfig
 
 __all__ = ["ParentScaleResult"]
