@@ -117,3 +117,25 @@ def test_states_with_prng_keys_resume(tmp_path):
     assert float(resumed.state["x"]) == float(full.state["x"])
     assert jax.random.key_data(resumed.state["key"]).tolist() == \
         jax.random.key_data(full.state["key"]).tolist()
+
+
+def test_early_stop_is_kept_across_resume(tmp_path):
+    import jax
+    import jax.numpy as jnp
+
+    from acbo_training.loop import run_training
+
+    def update(state, batch):
+        return state + 1, {"val": jnp.maximum(5.0 - state, 2.0)}
+
+    def no_progress(history):
+        vals = [h["val"] for h in history]
+        return len(vals) > 2 and min(vals[-2:]) >= min(vals[:-2])
+
+    kw = dict(init_state=jnp.zeros(()), update_fn=update, batch_fn=lambda k, s: None,
+              key=jax.random.key(0), n_steps=50, log_every=1, stop_fn=no_progress,
+              checkpoint_dir=tmp_path / "c")
+    first = run_training(**kw)
+    assert int(first.state) == 6 and first.history[-1]["step"] == 6  # [5, 4, 3, 2, 2, 2]
+    again = run_training(**kw)
+    assert int(again.state) == 6 and again.resumed_from == 6

@@ -46,10 +46,11 @@ class LoopResult(NamedTuple):
 
 
 def _save(path: pathlib.Path, state: Any, step: int, history: list[dict[str, float]],
-          kind: str, config: Mapping[str, Any]) -> None:
+          kind: str, config: Mapping[str, Any], stopped: bool) -> None:
     arrays = jax.tree_util.tree_map(_key_data, state)
     save_checkpoint(path, jax.device_get(arrays), kind=kind, format_version=_LOOP_FORMAT_VERSION,
-                    config=config, metadata={"step": step, "history": history})
+                    config=config,
+                    metadata={"step": step, "history": history, "stopped": stopped})
 
 
 def _is_key(x: Any) -> bool:
@@ -61,7 +62,7 @@ def _key_data(x: Any) -> Any:
 
 
 def _restore(path: pathlib.Path, like: Any, kind: str, config: Mapping[str, Any]
-             ) -> tuple[Any, int, list[dict[str, float]]] | None:
+             ) -> tuple[Any, int, list[dict[str, float]], bool] | None:
     try:
         info = read_checkpoint_info(path)
     except CheckpointError:
@@ -75,7 +76,8 @@ def _restore(path: pathlib.Path, like: Any, kind: str, config: Mapping[str, Any]
     tree, info = load_checkpoint(path, kind=kind, format_version=_LOOP_FORMAT_VERSION,
                                  like=template)
     state = jax.tree_util.tree_map(_like, like, tree)
-    return state, int(info["metadata"]["step"]), list(info["metadata"]["history"])
+    meta = info["metadata"]
+    return state, int(meta["step"]), list(meta["history"]), bool(meta.get("stopped", False))
 
 
 def _like(ref: Any, value: np.ndarray) -> Any:
@@ -99,6 +101,7 @@ def run_training(
     desc: str = "training",
     log_every: int = 10,
     place_state: Callable[[Any], Any] | None = None,
+    stop_fn: Callable[[list[dict[str, float]]], bool] | None = None,
 ) -> LoopResult:
     """Runs ``update_fn`` for ``n_steps`` steps, checkpointing and resuming.
 
@@ -119,6 +122,9 @@ def run_training(
       log_every: steps between metric log lines.
       place_state: optional function that puts a (restored) state on devices (e.g. replicates it
         over a mesh for data-parallel training).
+      stop_fn: called with the history after each logged step; True ends the run early (after a
+        checkpoint), e.g. for early stopping. It must depend on the history only, so a resumed
+        run stops where an uninterrupted one would.
 
     Returns:
       The final state, the metric history (one entry per logged step) and the step resumed from.
@@ -130,10 +136,12 @@ def run_training(
     config = dict(config or {})
     logger = logger or RunLogger(progress=False)
     path = pathlib.Path(checkpoint_dir) if checkpoint_dir is not None else None
-    state, start, history = init_state, 0, list[dict[str, float]]()
+    state, start, history, stopped = init_state, 0, list[dict[str, float]](), False
     if path is not None and (restored := _restore(path, init_state, kind, config)) is not None:
-        state, start, history = restored
+        state, start, history, stopped = restored
         logger.log("resumed", step=start, checkpoint=str(path))
+    if stopped:  # the run had already stopped early: nothing left to do
+        n_steps = start
     if place_state is not None:
         state = place_state(state)
     interrupted = False
@@ -154,11 +162,17 @@ def run_training(
                     history.append(entry)
                     bar.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if k != "step"})
                     logger.log("train", level="DEBUG", desc=desc, **entry)
-                done = step + 1 == n_steps
+                done, stopped = step + 1 == n_steps, False
+                if not done and stop_fn is not None and history and \
+                        history[-1]["step"] == step + 1 and stop_fn(history):
+                    logger.log("stopped_early", step=step + 1)
+                    done = stopped = True
                 if path is not None and ((step + 1) % checkpoint_frequency == 0 or done
                                          or interrupted):
-                    _save(path, state, step + 1, history, kind, config)
-                if interrupted and not done:
+                    _save(path, state, step + 1, history, kind, config, stopped)
+                if done:
+                    break
+                if interrupted:
                     logger.log("interrupted", level="WARNING", step=step + 1,
                                checkpoint=str(path) if path else None)
                     raise TrainingInterrupted(
