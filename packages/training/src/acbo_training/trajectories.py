@@ -44,6 +44,7 @@ __all__ = [
     "augment_expert_demonstrations",
     "relabel_trajectory",
     "graph_id",
+    "split_by_graph",
 ]
 
 
@@ -294,9 +295,23 @@ def extract_expert_demonstrations(
     Returns:
       ``(train, validation)``.
     """
+    return split_by_graph(extract_multiple_trajectories(parent_scale_runs, scms),
+                          validation_split, key=key)
+
+
+def split_by_graph(trajectories: Sequence[ExpertTrajectory], validation_split: float = 0.2, *,
+                   key: jax.Array | None = None
+                   ) -> tuple[list[ExpertTrajectory], list[ExpertTrajectory]]:
+    """Splits trajectories into train and validation sets so no graph is on both sides.
+
+    About ``validation_split`` of the graphs (:func:`graph_id`) are held out, at least one when
+    the split is > 0 and there are two graphs or more.
+
+    Raises:
+      InvalidTrajectoryError: a split outside [0, 1).
+    """
     if not 0.0 <= validation_split < 1.0:
         raise InvalidTrajectoryError(f"validation_split must be in [0, 1), got {validation_split}")
-    trajectories = extract_multiple_trajectories(parent_scale_runs, scms)
     graphs = sorted({graph_id(t.scm) for t in trajectories})
     rng = numpy_rng(jax.random.key(0) if key is None else key)
     rng.shuffle(graphs)
