@@ -70,7 +70,7 @@ def test_hyperparameter_ensemble_prefers_the_likelier_settings():
     y = np.sin(2 * np.pi * 3 * u)  # wiggly, noiseless: short length scale, small noise
     data = GPData(jnp.asarray(u, jnp.float32), jnp.asarray(y, jnp.float32),
                   jnp.ones(12, bool), jnp.zeros(12), jnp.zeros(12))
-    params, weights = hyperparameter_ensemble(data, 10, 4)
+    params, weights, _ = hyperparameter_ensemble(data, 10, 4)
     np.testing.assert_allclose(float(weights.sum()), 1.0, rtol=1e-5)
     assert float(jnp.exp(params[0, 0])) < 0.15  # MAP length scale
     assert float(jnp.exp(params[0, 2])) < 0.2  # MAP noise (y has variance 0.5)

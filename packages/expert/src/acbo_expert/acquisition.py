@@ -19,7 +19,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from acbo_expert.causal_gp import GPData, expected_improvement, hyperparameter_ensemble, predict
+from acbo_expert.causal_gp import (
+    Conditioned,
+    GPData,
+    expected_improvement,
+    hyperparameter_ensemble,
+    predict,
+)
 from acbo_expert.do_effect import SetRegressions, fit_set_regressions, mixture_do_effect
 
 __all__ = ["Elements", "Acquisition", "acquire", "surrogate_minimum"]
@@ -83,23 +89,23 @@ def acquire(x_obs: jax.Array, target: jax.Array, sets: jax.Array, probs: jax.Arr
 
     def one(variable, active, low, high, mean, std, u, y, mask):  # type: ignore[no-untyped-def]
         prior = functools.partial(_prior, reg, probs, sign, variable, low, high, mean, std)
-        m_data, sd_data = prior(u)
-        data = GPData(u, y, mask, m_data, sd_data)
-        params, weights = hyperparameter_ensemble(data, gp_steps, gp_ensemble)
+        # The prior at the data and on the grid in one pass.
+        m_all, sd_all = prior(jnp.concatenate([u, grid]))
+        n = u.shape[0]
+        data = GPData(u, y, mask, m_all[:n], sd_all[:n])
+        params, weights, conds = hyperparameter_ensemble(data, gp_steps, gp_ensemble)
 
-        def ei_at(points: jax.Array) -> jax.Array:
-            m, sd = prior(points)
-
-            def ei_one(log_params: jax.Array) -> jax.Array:
-                mu, var = predict(data, log_params, points, m, sd)
+        def ei_at(points: jax.Array, m: jax.Array, sd: jax.Array) -> jax.Array:
+            def ei_one(log_params: jax.Array, cond: Conditioned) -> jax.Array:
+                mu, var = predict(data, log_params, points, m, sd, cond)
                 return expected_improvement(mu, var, y_best, xi)
 
-            return weights @ jax.vmap(ei_one)(params)
+            return weights @ jax.vmap(ei_one)(params, conds)
 
-        ei_grid = ei_at(grid)
+        ei_grid = ei_at(grid, m_all[n:], sd_all[n:])
         centre = grid[jnp.argmax(ei_grid)]
         local = jnp.clip(centre + offsets, 0.0, 1.0)
-        ei_local = ei_at(local)
+        ei_local = ei_at(local, *prior(local))
         i = jnp.argmax(ei_local)
         best_ei, best_u = ei_local[i], local[i]
         return jnp.where(active, best_ei, -jnp.inf), best_u, params[0]

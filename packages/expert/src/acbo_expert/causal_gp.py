@@ -25,8 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-__all__ = ["GPData", "hyperparameter_ensemble", "fit_hyperparameters",
-           "log_marginal_likelihood", "predict", "expected_improvement"]
+__all__ = ["GPData", "Conditioned", "condition", "hyperparameter_ensemble",
+           "fit_hyperparameters", "log_marginal_likelihood", "predict", "expected_improvement"]
 
 _JITTER = 1e-6
 # Bounds and log-normal priors (centre, scale) of log l, log s_f^2, log s_n^2.
@@ -54,54 +54,73 @@ def _kernel(u1: jax.Array, u2: jax.Array, sd1: jax.Array, sd2: jax.Array,
     return sf2 * jnp.exp(-0.5 * (u1[:, None] - u2[None, :]) ** 2 / ell2) + sd1[:, None] * sd2[None]
 
 
-def _gram_cholesky(data: GPData, log_params: jax.Array) -> jax.Array:
+class Conditioned(NamedTuple):
+    """A GP conditioned on its data under one hyperparameter setting."""
+
+    chol: jax.Array  # [n, n] Cholesky factor of the (padded) Gram matrix plus noise
+    alpha: jax.Array  # [n] chol^-1 (y - m)
+
+
+def condition(data: GPData, log_params: jax.Array) -> Conditioned:
+    """Cholesky factor and whitened residuals; padding rows become identity rows, which change
+    neither the fit nor the determinant."""
     n = data.u.shape[0]
     both = data.mask[:, None] & data.mask[None, :]
     k = _kernel(data.u, data.u, data.sd, data.sd, log_params)
     k = k + (jnp.exp(log_params[2]) + _JITTER) * jnp.eye(n)
-    # Padding rows become identity rows: they change neither the fit nor the determinant.
-    k = jnp.where(both, k, jnp.eye(n))
-    return jnp.linalg.cholesky(k)
-
-
-def log_marginal_likelihood(data: GPData, log_params: jax.Array) -> jax.Array:
-    """``log p(y | u, hyperparameters)`` over the unmasked observations."""
-    chol = _gram_cholesky(data, log_params)
+    chol = jnp.linalg.cholesky(jnp.where(both, k, jnp.eye(n)))
     r = jnp.where(data.mask, data.y - data.mean, 0.0)
-    alpha = jax.scipy.linalg.solve_triangular(chol, r, lower=True)
+    return Conditioned(chol, jax.scipy.linalg.solve_triangular(chol, r, lower=True))
+
+
+def log_marginal_likelihood(data: GPData, log_params: jax.Array,
+                            cond: Conditioned | None = None) -> jax.Array:
+    """``log p(y | u, hyperparameters)`` over the unmasked observations."""
+    cond = condition(data, log_params) if cond is None else cond
     n = data.mask.sum()
-    return (-0.5 * alpha @ alpha - jnp.sum(jnp.log(jnp.diagonal(chol)))
+    return (-0.5 * cond.alpha @ cond.alpha - jnp.sum(jnp.log(jnp.diagonal(cond.chol)))
             - 0.5 * n * math.log(2 * math.pi))
 
 
-def _objective(data: GPData, log_params: jax.Array) -> jax.Array:
+def _log_prior(log_params: jax.Array) -> jax.Array:
     z = (log_params - _PRIOR_CENTRE) / _PRIOR_SCALE
-    return log_marginal_likelihood(data, log_params) - 0.5 * jnp.sum(z**2)
+    return -0.5 * jnp.sum(z**2)
+
+
+def _objective(data: GPData, log_params: jax.Array) -> jax.Array:
+    return log_marginal_likelihood(data, log_params) + _log_prior(log_params)
 
 
 def hyperparameter_ensemble(data: GPData, steps: int, size: int
-                            ) -> tuple[jax.Array, jax.Array]:
+                            ) -> tuple[jax.Array, jax.Array, Conditioned]:
     """The MAP hyperparameters and the next best grid settings, with posterior weights.
 
-    The MAP point maximises the penalised marginal likelihood: a grid search over 192
-    settings, then ``steps`` Adam steps within the bounds. It is returned first, followed by
-    the ``size - 1`` best other grid settings; weights are proportional to the penalised
-    marginal likelihood of each. Averaging expected improvement over them keeps the short
-    length scales that a handful of points cannot rule out in play (a single point estimate
-    from three observations is often confidently smooth and stops exploration).
+    The MAP point maximises the penalised marginal likelihood over a grid of 192 settings
+    (then ``steps`` Adam steps within the bounds, if any). It comes first, followed by the
+    ``size - 1`` best other grid settings; weights are proportional to the penalised marginal
+    likelihood of each. Averaging expected improvement over them keeps the short length scales
+    that a handful of points cannot rule out in play (a single point estimate from three
+    observations is often confidently smooth and stops exploration).
 
     Returns:
-      ``(log_params [size, 3], weights [size])``.
+      ``(log_params [size, 3], weights [size], the GP conditioned under each [size, ...])``.
     """
     grid = jnp.asarray(_GRID, data.y.dtype)
-    scores = jax.vmap(lambda p: _objective(data, p))(grid)
+    conds = jax.vmap(lambda p: condition(data, p))(grid)
+    scores = jax.vmap(lambda p, c: log_marginal_likelihood(data, p, c) + _log_prior(p))(grid,
+                                                                                      conds)
     scores = jnp.where(jnp.isfinite(scores), scores, -jnp.inf)
     top_scores, top = jax.lax.top_k(scores, size)
-    best = fit_hyperparameters(data, steps, grid[top[0]])
-    params = jnp.concatenate([best[None], grid[top[1:]]])
-    logw = jnp.concatenate([_objective(data, best)[None], top_scores[1:]])
-    logw = jnp.where(jnp.isfinite(logw), logw, -jnp.inf)
-    return params, jax.nn.softmax(logw)
+    params = grid[top]
+    picked = jax.tree.map(lambda a: a[top], conds)
+    if steps > 0:
+        best = fit_hyperparameters(data, steps, params[0])
+        best_cond = condition(data, best)
+        params = params.at[0].set(best)
+        top_scores = top_scores.at[0].set(
+            log_marginal_likelihood(data, best, best_cond) + _log_prior(best))
+        picked = jax.tree.map(lambda a, b: a.at[0].set(b), picked, best_cond)
+    return params, jax.nn.softmax(top_scores), picked
 
 
 def fit_hyperparameters(data: GPData, steps: int, start: jax.Array) -> jax.Array:
@@ -121,20 +140,18 @@ def fit_hyperparameters(data: GPData, steps: int, start: jax.Array) -> jax.Array
         return (jnp.clip(optax.apply_updates(p, updates), low, high), state), None
 
     (best, _), _ = jax.lax.scan(step, (start, opt.init(start)), None, length=steps)
-    # Keep the grid's choice if the refinement went astray.
     better = _objective(data, best) >= _objective(data, start)
     return jnp.where(better, best, start)
 
 
 def predict(data: GPData, log_params: jax.Array, u: jax.Array, mean: jax.Array,
-            sd: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Posterior mean and variance ``[P]`` of the latent f at ``u`` (prior mean/sd given there)."""
-    chol = _gram_cholesky(data, log_params)
-    r = jnp.where(data.mask, data.y - data.mean, 0.0)
+            sd: jax.Array, cond: Conditioned | None = None) -> tuple[jax.Array, jax.Array]:
+    """Posterior mean and variance ``[P]`` of the latent f at ``u`` (prior mean/sd given there;
+    ``cond`` reuses a conditioning already computed for these hyperparameters)."""
+    cond = condition(data, log_params) if cond is None else cond
     k_star = _kernel(u, data.u, sd, data.sd, log_params) * data.mask[None]  # [P, n]
-    v = jax.scipy.linalg.solve_triangular(chol, k_star.T, lower=True)  # [n, P]
-    alpha = jax.scipy.linalg.solve_triangular(chol, r, lower=True)
-    mu = mean + v.T @ alpha
+    v = jax.scipy.linalg.solve_triangular(cond.chol, k_star.T, lower=True)  # [n, P]
+    mu = mean + v.T @ cond.alpha
     prior_var = jnp.exp(log_params[1]) + sd**2
     return mu, jnp.maximum(prior_var - jnp.sum(v * v, axis=0), 1e-12)
 
