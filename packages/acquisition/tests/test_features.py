@@ -135,3 +135,27 @@ def test_bad_states_raise_typed_errors(small_state):
         aq.encode_state(_altered(small_state, intervention_ranges={other: (2.0, -2.0)}))
     with pytest.raises(errors.InvalidStateError, match="AcquisitionState"):
         aq.encode_state({"buffer": buf})
+
+
+def test_posterior_slope_matches_per_set_regressions(small_state):
+    """Features 4 and 5 against one least-squares fit per candidate set (no batching)."""
+    x = aq.encode_state(small_state)
+    variables = small_state.buffer.variables
+    t = variables.index(small_state.target)
+    values, mask = small_state.buffer.to_arrays()
+    obs = ~mask.any(axis=1)
+    z = (values - values[obs].mean(0)) / values[obs].std(0)
+    rows = ~mask[:, t]
+    mean, second = np.zeros(len(variables)), np.zeros(len(variables))
+    for s, p in zip(small_state.posterior.parent_sets, small_state.posterior.probs, strict=True):
+        if not s:
+            continue
+        cols = [variables.index(v) for v in sorted(s)]
+        a = np.vstack([z[rows][:, cols], np.sqrt(1e-3 * rows.sum()) * np.eye(len(cols))])
+        b = np.concatenate([z[rows, t], np.zeros(len(cols))])
+        beta = np.linalg.lstsq(a, b, rcond=None)[0]
+        mean[cols] += p * beta
+        second[cols] += p * beta**2
+    np.testing.assert_allclose(x.features[:, 4], mean, atol=1e-5)
+    np.testing.assert_allclose(x.features[:, 5], np.sqrt(np.maximum(second - mean**2, 0)),
+                               atol=1e-4)

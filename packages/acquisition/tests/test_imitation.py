@@ -32,6 +32,7 @@ def test_cloning_learns_a_scripted_expert(cloned, bc_sets, h):
     after = aq.evaluate_bc(state.params, bc_sets[1], policy_config=h.TINY)
     assert after["agreement"] >= 0.8 > before["agreement"]  # held-out SCMs
     assert after["nll"] < before["nll"]
+    assert after["top2_agreement"] >= after["agreement"]
     assert int(state.epoch) == IMIT.imitation_epochs
     assert int(state.step) == IMIT.imitation_epochs * 2  # 24 pairs, batches of 16
 

@@ -165,13 +165,19 @@ def encode_state(state: AcquisitionState) -> PolicyInputs:
     n = max(int(rows.sum()), 1)
     gram, cross = zr.T @ zr / n, zr.T @ yr / n
     slope, slope_sq = np.zeros(d), np.zeros(d)
+    by_size: dict[int, tuple[list[list[int]], list[float]]] = {}
     for s, p in zip(state.posterior.parent_sets, state.posterior.probs, strict=True):
-        if not s or p < _MIN_SET_PROB:
-            continue
-        idx = np.asarray(sorted(index[v] for v in s))
-        beta = np.linalg.solve(gram[np.ix_(idx, idx)] + _RIDGE * np.eye(len(idx)), cross[idx])
-        slope[idx] += p * beta
-        slope_sq[idx] += p * beta**2
+        if s and p >= _MIN_SET_PROB:
+            sets, probs = by_size.setdefault(len(s), ([], []))
+            sets.append(sorted(index[v] for v in s))
+            probs.append(float(p))
+    for size, (sets, probs) in by_size.items():  # one batched solve per set size
+        idx = np.asarray(sets)  # [S, size]
+        a = gram[idx[:, :, None], idx[:, None, :]] + _RIDGE * np.eye(size)  # [S, size, size]
+        beta = np.linalg.solve(a, cross[idx][..., None])[..., 0]  # [S, size]
+        w = np.asarray(probs)[:, None]
+        np.add.at(slope, idx, w * beta)
+        np.add.at(slope_sq, idx, w * beta**2)
     feats[:, 4] = slope
     feats[:, 5] = np.sqrt(np.maximum(slope_sq - slope**2, 0.0))
     lo_z, hi_z = (lo - mu) / sd, (hi - mu) / sd

@@ -227,12 +227,14 @@ def train_bc(
 def _scores(params: hk.Params, data: BCData, *, policy_config: PolicyConfig
             ) -> tuple[jax.Array, jax.Array, jax.Array]:
     out = jax.vmap(make_policy(policy_config).apply, in_axes=(None, 0))(params, data.inputs)
-    var_hit = jnp.argmax(out.variable_logits, -1) == data.variable
+    # rank of the expert's variable among the policy's (0: the policy's top choice)
+    expert_logit = jnp.take_along_axis(out.variable_logits, data.variable[:, None], 1)
+    var_rank = (out.variable_logits > expert_logit).sum(-1)
     bins = jnp.take_along_axis(out.value_logits, data.variable[:, None, None], axis=1)[:, 0]
     bin_err = jnp.abs(jnp.argmax(bins, -1) - data.value_bin)
     nll = jax.vmap(imitation_nll, in_axes=(0, 0, 0, None))(out, data.variable, data.value_bin,
                                                            1.0)
-    return var_hit, bin_err, nll
+    return var_rank, bin_err, nll
 
 
 def evaluate_bc(params: hk.Params, data: BCData, *,
@@ -240,11 +242,12 @@ def evaluate_bc(params: hk.Params, data: BCData, *,
     """Agreement with the expert on ``data``.
 
     Returns:
-      ``agreement`` (top-1 variable match), ``value_bin_error`` (mean |bin - expert bin| on the
-      expert's variable, in bins), ``nll`` (mean joint negative log-likelihood).
+      ``agreement`` (top-1 variable match), ``top2_agreement`` (the expert's variable among the
+      policy's two most probable), ``value_bin_error`` (mean |bin - expert bin| on the expert's
+      variable, in bins), ``nll`` (mean joint negative log-likelihood).
     """
     check_params(params, policy_config)
     data = jax.tree_util.tree_map(jnp.asarray, data)
-    hit, err, nll = _scores(params, data, policy_config=policy_config)
-    return {"agreement": float(hit.mean()), "value_bin_error": float(err.mean()),
-            "nll": float(nll.mean())}
+    rank, err, nll = _scores(params, data, policy_config=policy_config)
+    return {"agreement": float((rank == 0).mean()), "top2_agreement": float((rank <= 1).mean()),
+            "value_bin_error": float(err.mean()), "nll": float(nll.mean())}

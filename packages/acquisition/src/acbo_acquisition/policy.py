@@ -19,7 +19,13 @@ from acbo_acquisition.config import (
 )
 from acbo_acquisition.distribution import mode_action, sample_actions
 from acbo_acquisition.errors import ConfigError
-from acbo_acquisition.features import N_FEATURES, PolicyInputs, check_state, encode_state
+from acbo_acquisition.features import (
+    N_FEATURES,
+    PolicyInputs,
+    check_state,
+    encode_state,
+    stack_inputs,
+)
 from acbo_acquisition.network import PolicyOutputs, make_policy
 from acbo_core import AcquisitionState, create_perfect_intervention
 from acbo_core.errors import InvalidInterventionError, ShapeMismatchError
@@ -174,6 +180,10 @@ def select_intervention(
         lo, hi = state.intervention_ranges[name]
         u = float(jax.random.uniform(k_value, dtype=jnp.float32))
         return create_perfect_intervention(name, lo + (hi - lo) * u)
-    variable, value_bin = _choose(params, encode_state(state), k_policy, config=config,
-                                  greedy=greedy)
+    # Pad to a multiple of 8 variables so states of different sizes share a compilation
+    # (padding tokens change nothing, see the network's tests).
+    inputs = encode_state(state)
+    d = inputs.features.shape[0]
+    padded = jax.tree_util.tree_map(lambda a: a[0], stack_inputs([inputs], -(-d // 8) * 8))
+    variable, value_bin = _choose(params, padded, k_policy, config=config, greedy=greedy)
     return intervention_for_action(state, int(variable), int(value_bin), config.n_value_bins)
