@@ -106,10 +106,8 @@ class ParentSetModel:
         iv[:n] = intervened
         used = np.arange(nb) < n
         if self.features == "linear":
-            out = acbo_kernels.score_parent_sets(
-                x[None], iv[None], np.asarray([self.target], np.int32), self.sets,
-                prior=self.prior, row_mask=used[None],
-            )[0]
+            out = _score_linear(jnp.asarray(x), jnp.asarray(iv), jnp.int32(self.target),
+                                jnp.asarray(self.sets), jnp.asarray(used), prior=self.prior)
         else:
             used = used & ~iv[:, self.target]
             out = _score_rff(jnp.asarray(x), jnp.asarray(used), self.target,
@@ -167,6 +165,15 @@ def gather_slots(x: jax.Array, sets: jax.Array) -> jax.Array:
     xs = x[:, jnp.maximum(sets, 0)]  # [N, K, k]
     xs = jnp.where(sets[None] >= 0, xs, 0.0)
     return jnp.transpose(xs, (1, 0, 2))
+
+
+@functools.partial(jax.jit, static_argnames=("prior",))
+def _score_linear(x: jax.Array, intervened: jax.Array, target: jax.Array, sets: jax.Array,
+                  used: jax.Array, *, prior: acbo_kernels.GaussianPrior) -> jax.Array:
+    """All K sets' log marginal likelihoods ``[K]`` from one kernel call (jitted: one dispatch,
+    and the kernel's eager input checks are not needed for arrays built here)."""
+    return acbo_kernels.score_parent_sets(x[None], intervened[None], target[None], sets,
+                                          prior=prior, row_mask=used[None])[0]
 
 
 @functools.partial(jax.jit, static_argnames=("target", "prior"))
