@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
+import pathlib
 import statistics
 import sys
 import time
@@ -31,27 +30,13 @@ import numpy as np
 import acbo_kernels as ak
 from acbo_kernels import reference
 
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+import benchlib  # noqa: E402
+
 
 def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "devices": [str(dev) for dev in jax.devices()],
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "native": ak.native_available(),
-        "native_cuda": ak.native_status().cuda,
-        "load_avg_1m_at_start": os.getloadavg()[0],  # the machine may be shared
-    }
+    return {**benchlib.machine_info(), "native": ak.native_available(),
+            "native_cuda": ak.native_status().cuda}
 
 
 def make_data(seed: int, B: int, N: int, d: int) -> tuple[np.ndarray, ...]:

@@ -42,6 +42,7 @@ def machine_info() -> dict[str, Any]:
         "jax": jax.__version__,
         "devices": [str(d) for d in jax.devices()],
         "date": time.strftime("%Y-%m-%d"),
+        "load_avg_1m": os.getloadavg()[0],  # the machine may be shared with other jobs
     }
 
 
