@@ -22,6 +22,7 @@ __all__ = [
     "SchemaError",
     "GraphGenerationError",
     "CheckpointError",
+    "ConfigError",
 ]
 
 
@@ -82,3 +83,7 @@ class GraphGenerationError(ACBOError, ValueError):
 
 class CheckpointError(ACBOError, ValueError):
     """A checkpoint that is missing, corrupt, of another kind or of another format version."""
+
+
+class ConfigError(ACBOError, ValueError):
+    """Settings with an unknown key, a value of the wrong type, or a value out of range (named)."""

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from acbo_core.errors import ACBOError
+from acbo_core.errors import ACBOError, ConfigError
 
 __all__ = ["ConfigError", "CorruptShardError", "DatasetMismatchError", "TaskFailedError"]
-
-
-class ConfigError(ACBOError, ValueError):
-    """A configuration with an unknown key, a value of the wrong type, or an invalid value."""
 
 
 class CorruptShardError(ACBOError, ValueError):
