@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from acbo_core.errors import ACBOError
+from acbo_core.errors import ConfigError
 
 __all__ = ["ParentScaleConfig", "InvalidConfigError"]
 
@@ -13,8 +13,10 @@ PRIORS = ("uniform", "doubly_robust")
 FEATURES = ("linear", "rff")
 
 
-class InvalidConfigError(ACBOError, ValueError):
-    """Settings that cannot give a run: T < 1, fewer observational samples than features, ..."""
+class InvalidConfigError(ConfigError):
+    """Settings that cannot give a run: T < 1, fewer observational samples than features, ...
+
+    A :class:`acbo_core.errors.ConfigError` (so also a ``ValueError``)."""
 
 
 @dataclasses.dataclass(frozen=True)
