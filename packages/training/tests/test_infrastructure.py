@@ -158,3 +158,12 @@ def test_run_logger_writes_jsonl(tmp_path, capsys):
     assert [x["event"] for x in lines] == ["step", "careful"] and lines[0]["loss"] == 0.5
     err = capsys.readouterr().err
     assert "careful" in err and "step loss" not in err
+
+
+def test_mixed_precision_sets_the_matmul_precision():
+    import jax
+
+    with cfg.compute_precision(cfg.TrainingConfig(use_mixed_precision=True)):
+        assert jax.config.jax_default_matmul_precision == "bfloat16"
+    with cfg.compute_precision(cfg.TrainingConfig()):
+        assert jax.config.jax_default_matmul_precision is None

@@ -33,7 +33,23 @@ from acbo_training.errors import (
 from acbo_training.executors import EXECUTORS, run_tasks
 from acbo_training.loop import LoopResult, TrainingInterrupted, TrainState, run_training
 from acbo_training.parallel import data_mesh, replicate, shard_batch
+from acbo_training.pipelines import (
+    ACBOTrainingResult,
+    DemonstrationConfig,
+    PipelineConfig,
+    load_pipeline_config,
+    train_acquisition_component,
+    train_complete_acbo_system,
+    train_surrogate_component,
+)
 from acbo_training.runlog import RunLogger
+from acbo_training.surrogate_pipeline import (
+    SurrogateConfig,
+    SurrogateModelResult,
+    SurrogateTrainingExample,
+    extract_surrogate_training_data,
+    train_surrogate_with_expert_data,
+)
 from acbo_training.trajectories import (
     ExpertTrajectory,
     InvalidTrajectoryError,
@@ -44,6 +60,7 @@ from acbo_training.trajectories import (
     extract_multiple_trajectories,
     graph_id,
     relabel_trajectory,
+    split_by_graph,
     validate_demonstration_quality,
     validate_trajectory_consistency,
 )
@@ -63,5 +80,9 @@ __all__ = [
     "extract_expert_demonstrations", "validate_demonstration_quality",
     "augment_expert_demonstrations", "relabel_trajectory", "graph_id",
     "AcquisitionTrainingExample", "AcquisitionModelResult", "extract_acquisition_training_data",
-    "train_acquisition_with_expert_warmstart", "updates_to_reach",
+    "train_acquisition_with_expert_warmstart", "updates_to_reach", "split_by_graph",
+    "SurrogateConfig", "SurrogateTrainingExample", "SurrogateModelResult",
+    "extract_surrogate_training_data", "train_surrogate_with_expert_data",
+    "PipelineConfig", "DemonstrationConfig", "load_pipeline_config", "ACBOTrainingResult",
+    "train_surrogate_component", "train_acquisition_component", "train_complete_acbo_system",
 ]

@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 
 from acbo_training.errors import ConfigError
 
-__all__ = ["TrainingConfig", "config_from_dict", "config_to_dict", "load_toml", "apply_overrides"]
+__all__ = ["TrainingConfig", "compute_precision", "config_from_dict", "config_to_dict",
+           "load_toml", "apply_overrides"]
 
 C = TypeVar("C")
 
@@ -53,6 +54,15 @@ class TrainingConfig:
             raise ConfigError(f"checkpoint_frequency must be >= 1, got {self.checkpoint_frequency}")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"log_level must be one of {LOG_LEVELS}, got {self.log_level!r}")
+
+
+def compute_precision(config: TrainingConfig) -> Any:
+    """A context in which training computes matrix products in bfloat16 when
+    ``config.use_mixed_precision`` (on accelerators that support it; CPUs keep float32), with
+    parameters and optimiser state kept in float32."""
+    import jax
+
+    return jax.default_matmul_precision("bfloat16" if config.use_mixed_precision else None)
 
 
 def _check_type(value: Any, hint: Any, path: str) -> Any:

@@ -1,0 +1,208 @@
+"""Training each component, or the whole system, from expert trajectories.
+
+``train_complete_acbo_system`` splits the trajectories by graph, trains the surrogate on the
+(data -> expert posterior) pairs, re-labels every decision state with the surrogate's posterior
+(what the policy sees once deployed), and trains the policy by imitation then GRPO. It returns
+both trained components; the integration layer (``acbo``) wraps them into the
+``TrainedACBOSystem``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from collections.abc import Sequence
+
+import jax
+
+import acbo_acquisition as aq
+from acbo_expert import ParentScaleConfig
+from acbo_training.acquisition_pipeline import (
+    AcquisitionModelResult,
+    extract_acquisition_training_data,
+    train_acquisition_with_expert_warmstart,
+)
+from acbo_training.config import (
+    TrainingConfig,
+    apply_overrides,
+    compute_precision,
+    config_from_dict,
+    load_toml,
+)
+from acbo_training.demonstrations import SCMDistribution
+from acbo_training.runlog import RunLogger
+from acbo_training.surrogate_pipeline import (
+    SurrogateConfig,
+    SurrogateModelResult,
+    extract_surrogate_training_data,
+    train_surrogate_with_expert_data,
+)
+from acbo_training.trajectories import ExpertTrajectory, split_by_graph
+
+__all__ = [
+    "PipelineConfig",
+    "DemonstrationConfig",
+    "load_pipeline_config",
+    "ACBOTrainingResult",
+    "train_surrogate_component",
+    "train_acquisition_component",
+    "train_complete_acbo_system",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class ACBOTrainingResult:
+    """Both trained components and how the data were split.
+
+    Attributes:
+      surrogate: the trained surrogate.
+      acquisition: the trained policy.
+      train_ids: trajectory ids used for training.
+      validation_ids: trajectory ids held out (graphs never seen in training).
+    """
+
+    surrogate: SurrogateModelResult
+    acquisition: AcquisitionModelResult
+    train_ids: tuple[str, ...]
+    validation_ids: tuple[str, ...]
+
+
+def _split(trajectories: Sequence[ExpertTrajectory], config: TrainingConfig
+           ) -> tuple[list[ExpertTrajectory], list[ExpertTrajectory]]:
+    train, val = split_by_graph(trajectories, config.validation_split,
+                                key=jax.random.key(config.random_seed))
+    return train, (val or train)
+
+
+def _sub(root: pathlib.Path | None, name: str) -> pathlib.Path | None:
+    return None if root is None else root / name
+
+
+def train_surrogate_component(
+    trajectories: Sequence[ExpertTrajectory],
+    config: SurrogateConfig | None = None,
+    *,
+    training_config: TrainingConfig | None = None,
+    checkpoint_dir: str | pathlib.Path | None = None,
+    logger: RunLogger | None = None,
+) -> SurrogateModelResult:
+    """Trains only the surrogate (validation on held-out graphs)."""
+    tcfg = training_config or TrainingConfig()
+    train, val = _split(trajectories, tcfg)
+    return train_surrogate_with_expert_data(
+        extract_surrogate_training_data(train), config, tcfg,
+        validation_examples=extract_surrogate_training_data(val),
+        checkpoint_dir=checkpoint_dir, logger=logger)
+
+
+def train_acquisition_component(
+    trajectories: Sequence[ExpertTrajectory],
+    surrogate_result: SurrogateModelResult | None,
+    config: aq.AcquisitionConfig | None = None,
+    *,
+    training_config: TrainingConfig | None = None,
+    compare_cold_start: bool = False,
+    checkpoint_dir: str | pathlib.Path | None = None,
+    logger: RunLogger | None = None,
+) -> AcquisitionModelResult:
+    """Trains only the policy; states carry the surrogate's posteriors when one is given."""
+    tcfg = training_config or TrainingConfig()
+    train, val = _split(trajectories, tcfg)
+    predict = None if surrogate_result is None else surrogate_result.predict_posterior
+    with compute_precision(tcfg):
+        return train_acquisition_with_expert_warmstart(
+            extract_acquisition_training_data(train, predict),
+            config, key=jax.random.key(tcfg.random_seed + 1),
+            validation_examples=extract_acquisition_training_data(val, predict),
+            compare_cold_start=compare_cold_start,
+            checkpoint_dir=checkpoint_dir if tcfg.save_checkpoints else None,
+            checkpoint_frequency=tcfg.checkpoint_frequency, logger=logger)
+
+
+def train_complete_acbo_system(
+    expert_trajectories: Sequence[ExpertTrajectory],
+    surrogate_config: SurrogateConfig | None = None,
+    acquisition_config: aq.AcquisitionConfig | None = None,
+    training_config: TrainingConfig | None = None,
+    *,
+    output_dir: str | pathlib.Path | None = None,
+    compare_cold_start: bool = True,
+    logger: RunLogger | None = None,
+) -> ACBOTrainingResult:
+    """Trains the surrogate, then the policy on the surrogate's posteriors.
+
+    Args:
+      expert_trajectories: demonstrations.
+      surrogate_config: the surrogate's training.
+      acquisition_config: the policy's training.
+      training_config: seed, split, checkpoints, precision, logging.
+      output_dir: checkpoints of both phases go below it (``surrogate/``, ``acquisition/``).
+      compare_cold_start: also train GRPO from scratch, for the convergence comparison.
+      logger: progress and metrics.
+    """
+    tcfg = training_config or TrainingConfig()
+    logger = logger or RunLogger(level=tcfg.log_level, progress=False)
+    root = pathlib.Path(output_dir) if output_dir is not None else None
+    train, val = _split(expert_trajectories, tcfg)
+    logger.log("split", train=len(train), validation=len(val))
+    surrogate = train_surrogate_component(expert_trajectories, surrogate_config,
+                                          training_config=tcfg,
+                                          checkpoint_dir=_sub(root, "surrogate"), logger=logger)
+    acquisition = train_acquisition_component(
+        expert_trajectories, surrogate, acquisition_config, training_config=tcfg,
+        compare_cold_start=compare_cold_start, checkpoint_dir=_sub(root, "acquisition"),
+        logger=logger)
+    return ACBOTrainingResult(surrogate, acquisition, tuple(t.trajectory_id for t in train),
+                              tuple(t.trajectory_id for t in val))
+
+
+@dataclasses.dataclass(frozen=True)
+class DemonstrationConfig:
+    """Where demonstrations come from and how they are generated.
+
+    Attributes:
+      n: number of PARENT_SCALE runs (overrides ``training.n_expert_trajectories`` when > 0).
+      distribution: the SCMs to run on.
+      executor: ``"local"``, ``"ray"`` or ``"inline"``.
+      shard_size: runs per shard.
+      max_workers: local pool size (0: one per core).
+      ray_address: an existing Ray cluster ("" starts or reuses a local one).
+    """
+
+    n: int = 0
+    distribution: SCMDistribution = SCMDistribution()
+    executor: str = "local"
+    shard_size: int = 4
+    max_workers: int = 0
+    ray_address: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """Everything a training run needs, one TOML table per part.
+
+    Attributes:
+      training: the plan's ``TrainingConfig``.
+      demonstrations: how demonstrations are generated.
+      expert: PARENT_SCALE's settings.
+      surrogate: the surrogate's training.
+      acquisition: the policy and its training.
+    """
+
+    training: TrainingConfig = TrainingConfig()
+    demonstrations: DemonstrationConfig = DemonstrationConfig()
+    expert: ParentScaleConfig = ParentScaleConfig()
+    surrogate: SurrogateConfig = SurrogateConfig()
+    acquisition: aq.AcquisitionConfig = aq.AcquisitionConfig()
+
+
+def load_pipeline_config(path: str | pathlib.Path | None = None,
+                         overrides: Sequence[str] = ()) -> PipelineConfig:
+    """Reads a TOML file (every table optional) and ``section.key=value`` overrides.
+
+    Raises:
+      ConfigError: a missing or malformed file, an unknown key (named with its table), or an
+        invalid value.
+    """
+    data = load_toml(path) if path is not None else {}
+    return config_from_dict(PipelineConfig, apply_overrides(data, list(overrides)))

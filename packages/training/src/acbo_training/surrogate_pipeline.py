@@ -1,0 +1,259 @@
+"""Training the amortised surrogate on expert demonstrations (behavioural cloning of posteriors).
+
+Every trajectory step gives a (data -> expert posterior) pair, with the true parent set for
+the ground-truth part of the loss. Training runs through :func:`acbo_training.run_training`
+(checkpoints, resume, early stopping on the validation loss); the result reports validation
+metrics against the truth and the expert, and the measured speed-up of one forward pass over
+the expert's own posterior computation on the same data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import time
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import haiku as hk
+import jax
+import numpy as np
+
+import acbo_surrogate as sur
+from acbo_core import ExperienceBuffer, ParentSetPosterior, true_parents
+from acbo_core.errors import ShapeMismatchError
+from acbo_expert import parent_set_posterior
+from acbo_training.config import TrainingConfig, compute_precision, config_to_dict
+from acbo_training.errors import ConfigError
+from acbo_training.loop import run_training
+from acbo_training.runlog import RunLogger
+from acbo_training.trajectories import ExpertTrajectory
+
+__all__ = [
+    "SurrogateConfig",
+    "SurrogateTrainingExample",
+    "SurrogateModelResult",
+    "extract_surrogate_training_data",
+    "train_surrogate_with_expert_data",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class SurrogateConfig:
+    """Configuration of surrogate training (the plan's ``SurrogateConfig``).
+
+    Attributes:
+      model_hidden_dim: width of the variable tokens.
+      model_n_layers: attention layers over variables.
+      learning_rate: peak learning rate (warm-up, then cosine decay).
+      batch_size: examples per step.
+      max_epochs: passes over the training examples.
+      early_stopping_patience: validations without improvement of the validation loss before
+        training stops.
+      validation_frequency: epochs between validations.
+      k_max: largest parent set the model scores.
+      kl_weight: weight of KL(expert posterior || model).
+      truth_weight: weight of the ground-truth terms (true set log-likelihood and per-variable
+        cross-entropy).
+    """
+
+    model_hidden_dim: int = 256
+    model_n_layers: int = 8
+    learning_rate: float = 1e-3
+    batch_size: int = 32
+    max_epochs: int = 100
+    early_stopping_patience: int = 10
+    validation_frequency: int = 5
+    k_max: int = 3
+    kl_weight: float = 1.0
+    truth_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("model_hidden_dim", "model_n_layers", "batch_size", "max_epochs",
+                     "early_stopping_patience", "validation_frequency", "k_max"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"surrogate.{name} must be >= 1, got {getattr(self, name)}")
+        if self.learning_rate <= 0 or self.kl_weight < 0 or self.truth_weight < 0:
+            raise ConfigError("surrogate: learning_rate must be > 0 and loss weights >= 0")
+
+    def model_config(self) -> sur.SurrogateConfig:
+        """The acbo-surrogate configuration for ``total_steps`` set later."""
+        heads = 4 if self.model_hidden_dim % 4 == 0 else 1
+        model = sur.ModelConfig(k_max=self.k_max, var_dim=self.model_hidden_dim,
+                                var_layers=self.model_n_layers, var_heads=heads)
+        train = sur.TrainConfig(learning_rate=self.learning_rate, kl_weight=self.kl_weight,
+                                set_nll_weight=self.truth_weight, bce_weight=self.truth_weight)
+        return sur.SurrogateConfig(model, train)
+
+
+class SurrogateTrainingExample(NamedTuple):
+    """A (data -> expert posterior) pair, with the true parents when known."""
+
+    buffer: ExperienceBuffer
+    posterior: ParentSetPosterior
+    true_parents: frozenset[str] | None = None
+
+
+def extract_surrogate_training_data(
+    trajectories: Sequence[ExpertTrajectory],
+) -> list[SurrogateTrainingExample]:
+    """One pair per step (the buffer the expert decided on and its posterior), plus the final
+    data with the final posterior of each trajectory."""
+    out = []
+    for traj in trajectories:
+        truth = true_parents(traj.scm)
+        for step in traj.steps:
+            out.append(SurrogateTrainingExample(step.buffer_state, step.posterior, truth))
+        last = traj.steps[-1]
+        rows = [[s.values[v] for v in last.buffer_state.variables] for s in last.outcome_samples]
+        final = last.buffer_state.add_interventions(last.chosen_intervention, rows)
+        out.append(SurrogateTrainingExample(final, traj.final_posterior, truth))
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class SurrogateModelResult:
+    """A trained surrogate (the plan's ``SurrogateModelResult``).
+
+    Attributes:
+      model: the architecture and training configuration (acbo-surrogate's), enough to rebuild
+        the haiku model (``acbo_surrogate.forward_fn``) and to checkpoint it.
+      params: trained parameters.
+      training_history: metric lists by name (``step``, ``loss``, ``val_loss``, ...).
+      validation_metrics: on the validation pairs: ``f1`` (MAP set vs truth), ``expert_f1``,
+        ``accuracy_drop`` (relative F1 drop from the expert), ``kl_to_expert``,
+        ``map_agreement`` (same MAP set as the expert).
+      speedup_estimate: expert posterior time / surrogate forward time, measured on the
+        validation data after compilation.
+    """
+
+    model: sur.SurrogateConfig
+    params: hk.Params
+    training_history: dict[str, list[float]]
+    validation_metrics: dict[str, float]
+    speedup_estimate: float
+
+    def predict_posterior(self, buffer: ExperienceBuffer, target: str) -> ParentSetPosterior:
+        """The surrogate's posterior for one buffer (one jitted forward pass)."""
+        return sur.predict_posterior(self.params, buffer, target, config=self.model.model)
+
+
+def _examples(pairs: Sequence[SurrogateTrainingExample]) -> list[sur.Example]:
+    return [sur.Example(p.buffer, p.posterior.target, p.true_parents, p.posterior) for p in pairs]
+
+
+def _evaluate(result_model: sur.SurrogateConfig, params: hk.Params,
+              pairs: Sequence[SurrogateTrainingExample], k_max: int) -> tuple[dict[str, float],
+                                                                              float]:
+    f1, expert_f1, kl, agree = [], [], [], []
+    sur_time = expert_time = 0.0
+    for i, p in enumerate(pairs):
+        target = p.posterior.target
+        if i == 0:  # compile both paths outside the timing
+            sur.predict_posterior(params, p.buffer, target, config=result_model.model)
+            parent_set_posterior(p.buffer, target, k_max=k_max)
+        start = time.perf_counter()
+        model_post = sur.predict_posterior(params, p.buffer, target, config=result_model.model)
+        sur_time += time.perf_counter() - start
+        start = time.perf_counter()
+        parent_set_posterior(p.buffer, target, k_max=k_max)
+        expert_time += time.perf_counter() - start
+        if p.true_parents is not None:
+            f1.append(sur.f1_score(model_post.map_set(), p.true_parents))
+            expert_f1.append(sur.f1_score(p.posterior.map_set(), p.true_parents))
+        kl.append(sur.kl_divergence(p.posterior, model_post))
+        agree.append(float(model_post.map_set() == p.posterior.map_set()))
+    metrics = {"kl_to_expert": float(np.mean(kl)), "map_agreement": float(np.mean(agree))}
+    if f1:
+        metrics["f1"], metrics["expert_f1"] = float(np.mean(f1)), float(np.mean(expert_f1))
+        metrics["accuracy_drop"] = (max(0.0, 1.0 - metrics["f1"] / metrics["expert_f1"])
+                                    if metrics["expert_f1"] > 0 else 0.0)
+    return metrics, expert_time / max(sur_time, 1e-12)
+
+
+def train_surrogate_with_expert_data(
+    training_examples: Sequence[SurrogateTrainingExample],
+    surrogate_config: SurrogateConfig | None = None,
+    training_config: TrainingConfig | None = None,
+    *,
+    validation_examples: Sequence[SurrogateTrainingExample] | None = None,
+    checkpoint_dir: str | pathlib.Path | None = None,
+    logger: RunLogger | None = None,
+    init_params: hk.Params | None = None,
+) -> SurrogateModelResult:
+    """Trains the surrogate on (data -> expert posterior) pairs, with ground truth where known.
+
+    Args:
+      training_examples: from :func:`extract_surrogate_training_data`.
+      surrogate_config: model size and optimisation.
+      training_config: seed, checkpointing, mixed precision, logging.
+      validation_examples: held-out pairs (validation loss, early stopping, metrics); default:
+        the training pairs.
+      checkpoint_dir: where the resumable training state lives (used when
+        ``training_config.save_checkpoints``).
+      logger: progress and metrics.
+      init_params: start from these parameters (e.g. a surrogate pre-trained on synthetic
+        data) instead of a fresh initialisation.
+
+    Returns:
+      The trained model with its history, validation metrics and measured speed-up.
+
+    Raises:
+      ShapeMismatchError: no training examples.
+    """
+    if not training_examples:
+        raise ShapeMismatchError("surrogate training needs at least one example")
+    scfg = surrogate_config or SurrogateConfig()
+    tcfg = training_config or TrainingConfig()
+    logger = logger or RunLogger(level=tcfg.log_level, progress=False)
+    val_pairs = list(validation_examples or training_examples)
+    train_ex = _examples(training_examples)
+    val_batch = sur.make_batch(_examples(val_pairs), k_max=scfg.k_max)
+    steps_per_epoch = -(-len(train_ex) // scfg.batch_size)
+    n_steps = scfg.max_epochs * steps_per_epoch
+    model = scfg.model_config()
+    model = dataclasses.replace(model, train=dataclasses.replace(
+        model.train, total_steps=n_steps, warmup_steps=min(model.train.warmup_steps,
+                                                           max(1, n_steps // 10))))
+    key = jax.random.key(tcfg.random_seed)
+    k_init, k_data = jax.random.split(key)
+    state = sur.init(k_init, model)
+    if init_params is not None:
+        state = dataclasses.replace(state, params=init_params)
+
+    def batch_fn(k: jax.Array, step: int) -> Any:
+        epoch, within = divmod(step, steps_per_epoch)
+        order = np.random.default_rng([tcfg.random_seed, epoch]).permutation(len(train_ex))
+        idx = order[within * scfg.batch_size:(within + 1) * scfg.batch_size]
+        return sur.make_batch([train_ex[i] for i in idx], k_max=scfg.k_max)
+
+    def update(s: Any, batch: Any) -> tuple[Any, dict[str, float]]:
+        s, metrics = sur.update(s, batch)
+        metrics = {k: float(v) for k, v in metrics.items()}
+        step = int(s.step)
+        if step % (scfg.validation_frequency * steps_per_epoch) == 0 or step == n_steps:
+            val = sur.evaluate_batch(s.params, model, val_batch)
+            metrics["val_loss"] = float(val["loss"])
+        return s, metrics
+
+    def no_improvement(history: list[dict[str, float]]) -> bool:
+        vals = [h["val_loss"] for h in history if "val_loss" in h]
+        patience = scfg.early_stopping_patience
+        return len(vals) > patience and min(vals[-patience:]) >= min(vals[:-patience])
+
+    with compute_precision(tcfg):
+        result = run_training(
+            init_state=state, update_fn=update, batch_fn=batch_fn, key=k_data, n_steps=n_steps,
+            checkpoint_dir=checkpoint_dir if tcfg.save_checkpoints else None,
+            checkpoint_frequency=tcfg.checkpoint_frequency, kind="acbo.surrogate.train",
+            config={"surrogate": config_to_dict(scfg), "training": config_to_dict(tcfg),
+                    "n_examples": len(train_ex)},
+            logger=logger, desc="surrogate", log_every=1, stop_fn=no_improvement)
+    history: dict[str, list[float]] = {}
+    for entry in result.history:
+        for name, value in entry.items():
+            history.setdefault(name, []).append(value)
+    params = result.state.params
+    metrics, speedup = _evaluate(model, params, val_pairs, scfg.k_max)
+    logger.log("surrogate_trained", metrics=metrics, speedup=speedup)
+    return SurrogateModelResult(model, params, history, metrics, speedup)
