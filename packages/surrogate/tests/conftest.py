@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import acbo_core as ac
 import jax
 import pytest
 
+import acbo_core as ac
 import acbo_surrogate as sur
 
 TINY = sur.ModelConfig(k_max=2, cell_dim=8, cell_layers=1, cell_heads=2, inducing_points=4,

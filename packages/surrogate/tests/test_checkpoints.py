@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import acbo_core as ac
 import jax
 import numpy as np
 import pytest
-from acbo_core.errors import CheckpointError
 
+import acbo_core as ac
 import acbo_surrogate as sur
+from acbo_core.errors import CheckpointError
 
 
 def test_roundtrip_gives_identical_predictions(tmp_path, tiny_config, tiny_params,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import acbo_core as ac
 import jax
 import numpy as np
 import pytest
+
+import acbo_core as ac
+import acbo_surrogate as sur
 from acbo_core import ParentSetPosterior
 from acbo_core.errors import SchemaError, ShapeMismatchError, UnknownVariableError
-
-import acbo_surrogate as sur
 
 
 def test_simulate_buffer_counts_and_interventions():

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 
-import acbo_core as ac
 import jax
 import numpy as np
 import pytest
-from acbo_core.errors import ShapeMismatchError, UnknownVariableError
 
+import acbo_core as ac
 import acbo_surrogate as sur
+from acbo_core.errors import ShapeMismatchError, UnknownVariableError
 from acbo_surrogate.inference import _log_probs
 
 

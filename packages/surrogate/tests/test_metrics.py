@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from acbo_core import ParentSetPosterior
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import acbo_surrogate as sur
+from acbo_core import ParentSetPosterior
 
 
 def test_f1():

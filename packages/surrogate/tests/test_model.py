@@ -11,11 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import acbo_surrogate as sur
+from acbo_surrogate.model import _spd_inverse
 
 TINY_FIELDS = dict(k_max=2, cell_dim=8, cell_layers=1, cell_heads=2, inducing_points=4,
                    moment_channels=4, pair_dim=8, var_dim=16, var_layers=1, var_heads=2)
-from acbo_surrogate.model import _spd_inverse
-
 
 _APPLY = jax.jit(sur.forward_fn(sur.ModelConfig(**TINY_FIELDS)).apply)
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 import itertools
 import math
 
-import acbo_kernels
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from acbo_core import ParentSetPosterior
-from acbo_core.errors import ShapeMismatchError, UnknownVariableError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import acbo_kernels
 import acbo_surrogate as sur
+from acbo_core import ParentSetPosterior
+from acbo_core.errors import ShapeMismatchError, UnknownVariableError
 
 
 def brute_force_log_q(u, v, s, target, d_real, k_max):

@@ -16,9 +16,9 @@ from typing import Any
 import haiku as hk
 import jax
 import jax.numpy as jnp
+
 from acbo_core import load_checkpoint, save_checkpoint
 from acbo_core.errors import CheckpointError, SchemaError
-
 from acbo_surrogate.config import SurrogateConfig
 from acbo_surrogate.training import init_params
 

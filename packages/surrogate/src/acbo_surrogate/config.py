@@ -50,8 +50,8 @@ class ModelConfig:
     widening: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("cell_dim", "cell_heads", "inducing_points", "moment_channels", "pair_dim", "var_dim",
-                     "var_heads", "widening"):
+        for name in ("cell_dim", "cell_heads", "inducing_points", "moment_channels", "pair_dim",
+                     "var_dim", "var_heads", "widening"):
             if int(getattr(self, name)) < 1:
                 raise SchemaError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("k_max", "cell_layers", "var_layers"):

@@ -18,12 +18,12 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-import acbo_core as ac
 import jax
 import numpy as np
+
+import acbo_core as ac
 from acbo_core import ExperienceBuffer, ParentSetPosterior
 from acbo_core.errors import SchemaError, ShapeMismatchError, UnknownVariableError
-
 from acbo_surrogate.config import bucket_d, bucket_n
 from acbo_surrogate.losses import Batch
 from acbo_surrogate.sets import candidate_table, posterior_to_probs, set_index

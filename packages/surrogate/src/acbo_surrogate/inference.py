@@ -11,15 +11,16 @@ Glossary of shape letters: N samples, d variables, K candidate sets, S samples o
 from __future__ import annotations
 
 import functools
-import acbo_kernels
+
 import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
-from acbo_core import ExperienceBuffer, ParentSetPosterior
-from acbo_core.errors import NonFiniteDataError, ShapeMismatchError
 from jax.typing import ArrayLike
 
+import acbo_kernels
+from acbo_core import ExperienceBuffer, ParentSetPosterior
+from acbo_core.errors import NonFiniteDataError, ShapeMismatchError
 from acbo_surrogate.config import ModelConfig, bucket_d, bucket_n
 from acbo_surrogate.model import forward_fn
 from acbo_surrogate.sets import candidate_table, marginals_from_sets, set_log_probs

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
+
 from acbo_core import ParentSetPosterior
 from acbo_core.errors import InvalidPosteriorError, ShapeMismatchError
 

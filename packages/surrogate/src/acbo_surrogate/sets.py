@@ -23,13 +23,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-import acbo_kernels
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
+
+import acbo_kernels
 from acbo_core import ParentSetPosterior
 from acbo_core.errors import ShapeMismatchError, UnknownVariableError
-from jax.typing import ArrayLike
 
 __all__ = [
     "candidate_table",
