@@ -93,3 +93,15 @@ def test_bad_interventions():
         ac.create_perfect_intervention(["X", "Z"], [1.0])
     with pytest.raises(errors.InvalidInterventionError, match="positive int"):
         ac.sample_observational(scm, 0, key=jax.random.key(0))
+
+
+def test_do_holds_the_value_exactly_regression():
+    # Found by hypothesis: the closed-form linear solve left rounding noise (~1e-6) in the
+    # intervened column.
+    scm = ac.erdos_renyi_scm(8, key=jax.random.key(13194), expected_degree=2.0)
+    var = ac.topological_order(scm)[3]
+    if var == scm["target"]:
+        var = ac.topological_order(scm)[2]
+    x = np.asarray(ac.sample_interventional(scm, ac.create_perfect_intervention(var, 0.0), 20_000,
+                                            key=jax.random.key(1)))
+    assert (x[:, scm["variables"].index(var)] == 0.0).all()

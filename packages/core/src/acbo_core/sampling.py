@@ -107,7 +107,9 @@ def _sample_linear(
     base = jnp.where(mask, values, b + s * eps)  # [n, d]
     # An intervened variable ignores its parents: drop its incoming weights.
     a = jnp.eye(d) - w * (~mask)[None, :]  # [d, d]
-    return jnp.linalg.solve(a.T, base.T).T  # X (I - W') = base
+    x = jnp.linalg.solve(a.T, base.T).T  # X (I - W') = base
+    # The solve is exact only up to rounding; a do() must hold its variable exactly.
+    return jnp.where(mask, values, x)
 
 
 @functools.partial(jax.jit, static_argnames="n")
