@@ -167,3 +167,21 @@ def test_mixed_precision_sets_the_matmul_precision():
         assert jax.config.jax_default_matmul_precision == "bfloat16"
     with cfg.compute_precision(cfg.TrainingConfig()):
         assert jax.config.jax_default_matmul_precision is None
+
+
+def test_pipeline_config_from_toml(tmp_path):
+    from acbo_training.pipelines import load_pipeline_config
+
+    path = tmp_path / "run.toml"
+    path.write_text("[training]\nrandom_seed = 3\n[acquisition.grpo]\ngroup_size = 8\n"
+                    "[demonstrations.distribution]\nn_vars = [4, 6]\n")
+    config = load_pipeline_config(path, ["surrogate.batch_size=8", "expert.T=5"])
+    assert config.training.random_seed == 3 and config.acquisition.grpo.group_size == 8
+    assert config.demonstrations.distribution.n_vars == (4, 6)
+    assert config.surrogate.batch_size == 8 and config.expert.T == 5
+    with pytest.raises(ConfigError, match="unknown configuration key 'acquisition.grpo.foo'"):
+        load_pipeline_config(path, ["acquisition.grpo.foo=1"])
+    with pytest.raises(ConfigError, match="expert: T must be"):
+        load_pipeline_config(path, ["expert.T=0"])
+    with pytest.raises(ConfigError, match="demonstrations.distribution: graph"):
+        load_pipeline_config(path, ['demonstrations.distribution.graph="tree"'])

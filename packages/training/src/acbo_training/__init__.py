@@ -37,6 +37,7 @@ from acbo_training.pipelines import (
     ACBOTrainingResult,
     DemonstrationConfig,
     PipelineConfig,
+    generate_from_config,
     load_pipeline_config,
     train_acquisition_component,
     train_complete_acbo_system,
@@ -83,6 +84,7 @@ __all__ = [
     "train_acquisition_with_expert_warmstart", "updates_to_reach", "split_by_graph",
     "SurrogateConfig", "SurrogateTrainingExample", "SurrogateModelResult",
     "extract_surrogate_training_data", "train_surrogate_with_expert_data",
-    "PipelineConfig", "DemonstrationConfig", "load_pipeline_config", "ACBOTrainingResult",
+    "PipelineConfig", "DemonstrationConfig", "load_pipeline_config", "generate_from_config",
+    "ACBOTrainingResult",
     "train_surrogate_component", "train_acquisition_component", "train_complete_acbo_system",
 ]

@@ -29,7 +29,7 @@ from acbo_training.config import (
     config_from_dict,
     load_toml,
 )
-from acbo_training.demonstrations import SCMDistribution
+from acbo_training.demonstrations import DemonstrationSet, SCMDistribution, generate_demonstrations
 from acbo_training.runlog import RunLogger
 from acbo_training.surrogate_pipeline import (
     SurrogateConfig,
@@ -43,6 +43,7 @@ __all__ = [
     "PipelineConfig",
     "DemonstrationConfig",
     "load_pipeline_config",
+    "generate_from_config",
     "ACBOTrainingResult",
     "train_surrogate_component",
     "train_acquisition_component",
@@ -206,3 +207,19 @@ def load_pipeline_config(path: str | pathlib.Path | None = None,
     """
     data = load_toml(path) if path is not None else {}
     return config_from_dict(PipelineConfig, apply_overrides(data, list(overrides)))
+
+
+def generate_from_config(config: PipelineConfig, output_dir: str | pathlib.Path, *,
+                         logger: RunLogger | None = None) -> DemonstrationSet:
+    """Generates the demonstrations a :class:`PipelineConfig` describes.
+
+    The number of runs is ``demonstrations.n`` when > 0, else
+    ``training.n_expert_trajectories``; the key is ``training.random_seed``.
+    """
+    demo = config.demonstrations
+    return generate_demonstrations(
+        demo.distribution, demo.n or config.training.n_expert_trajectories,
+        key=jax.random.key(config.training.random_seed), executor=demo.executor,
+        output_dir=output_dir, config=config.expert, shard_size=demo.shard_size,
+        max_workers=demo.max_workers or None, ray_address=demo.ray_address or None,
+        logger=logger)
