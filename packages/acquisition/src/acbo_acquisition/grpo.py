@@ -50,20 +50,13 @@ from acbo_acquisition.errors import ConfigError
 from acbo_acquisition.features import PolicyInputs
 from acbo_acquisition.imitation import imitation_nll
 from acbo_acquisition.network import make_policy
-from acbo_acquisition.policy import (
-    check_params,
-    init_policy_params,
-    intervention_for_action,
-)
+from acbo_acquisition.policy import check_params, init_policy_params, intervention_for_action
 from acbo_acquisition.problems import GRPOProblems
-from acbo_acquisition.simulator import (
-    simulate_rows,
-)
+from acbo_acquisition.simulator import simulate_rows
 from acbo_core import AcquisitionState, ParentSetPosterior
 
-__all__ = ["GRPOState", "Rollout", "PosteriorUpdate",
-           "init_grpo", "grpo_rollout", "grpo_update", "grpo_step", "group_advantages",
-           "grpo_loss_terms", "train_grpo"]
+__all__ = ["GRPOState", "Rollout", "PosteriorUpdate", "init_grpo", "grpo_rollout",
+           "grpo_update", "grpo_step", "group_advantages", "grpo_loss_terms", "train_grpo"]
 
 PosteriorUpdate = Callable[[AcquisitionState, pyr.PMap, Mapping[str, float]], ParentSetPosterior]
 """``(state, intervention, new row as name -> value) -> posterior after adding the row``."""
