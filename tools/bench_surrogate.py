@@ -18,6 +18,8 @@ interventions, one sample each, values uniform in the variable's range), d = 10,
   transfer_drop_2x              (f1_d20 - f1_d40) / f1_d20: trained on d <= 20, tested at 40
   speedup_vs_expert_d{d}        median expert time / median model time per data set, both
                                 from a buffer to a ParentSetPosterior, measured interleaved
+  batched_speedup_vs_expert_d{d}  the same with the model given 16 data sets per call
+                                (predict_posteriors: one vmapped forward pass per batch)
 
     python tools/bench_surrogate.py                    # full run: README numbers (<= 30 min)
     python tools/bench_surrogate.py --quick            # smoke run (about two minutes)
@@ -48,10 +50,11 @@ import acbo_surrogate as sur  # noqa: E402
 from benchlib import report  # noqa: E402
 
 EVAL_SEED = 1_000_000
+BATCH = 16  # data sets per batched forward pass (the batched_* metrics)
 TRAIN_SEED = 0
 
 FULL_MODEL = sur.ModelConfig()  # the defaults: see ModelConfig
-FULL_TRAIN = sur.TrainConfig(learning_rate=1e-3, warmup_steps=100, total_steps=1500)
+FULL_TRAIN = sur.TrainConfig(learning_rate=1e-3, warmup_steps=100, total_steps=3000)
 FULL_BUDGET_S = 25 * 60
 FULL_GEN = sur.GeneratorConfig(batch_size=16)
 FULL_EVAL = {"dims": (10, 20, 40, 50, 100), "per_graph": 50}
@@ -140,6 +143,16 @@ def evaluate(params, model_cfg: sur.ModelConfig, dims: tuple[int, ...], per_grap
             marg.append(sur.predict_marginals(params, buf, target, config=model_cfg))
             truths.append(ac.true_parents(scm))
             names.append(buf.variables)
+        # the same data sets in batches of 16 through one vmapped forward pass per batch
+        chunks = [problems[i:i + BATCH] for i in range(0, len(problems), BATCH)]
+        for chunk in (chunks[0], chunks[-1]):  # compile both batch sizes before timing
+            sur.predict_posteriors(params, [b for _, b in chunk],
+                                   [s["target"] for s, _ in chunk], config=model_cfg)
+        t0 = time.perf_counter()
+        for chunk in chunks:
+            sur.predict_posteriors(params, [b for _, b in chunk], [s["target"] for s, _ in chunk],
+                                   config=model_cfg)
+        batched = (time.perf_counter() - t0) / len(problems)
         ours = sur.posterior_metrics(exact_posts, truths, names, marginals=marg,
                                      references=exps)
         theirs = sur.posterior_metrics(exps, truths, names)
@@ -156,6 +169,8 @@ def evaluate(params, model_cfg: sur.ModelConfig, dims: tuple[int, ...], per_grap
         metrics[f"expert_ms_d{d}"] = 1e3 * statistics.median(t_expert)
         metrics[f"speedup_vs_expert_d{d}"] = statistics.median(t_expert) / statistics.median(
             t_model)
+        metrics[f"batched_model_ms_d{d}"] = 1e3 * batched
+        metrics[f"batched_speedup_vs_expert_d{d}"] = statistics.median(t_expert) / batched
         agree = np.mean([p.map_set() == e.map_set() for p, e in zip(posts, exps, strict=True)])
         metrics[f"map_agreement_d{d}"] = float(agree)
         timing[d] = {"n": len(problems)}

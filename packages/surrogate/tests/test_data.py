@@ -89,3 +89,16 @@ def test_generator_config_validation():
         sur.GeneratorConfig(d_range=(1, 5))
     with pytest.raises(SchemaError):
         sur.GeneratorConfig(mechanisms=("linear",), mechanism_probs=(0.5, 0.5))
+
+
+def test_prefetch_keeps_order_and_reraises():
+    assert list(sur.prefetch(iter(range(7)), 2)) == list(range(7))
+
+    def broken():
+        yield 1
+        raise RuntimeError("generator failed")
+
+    it = sur.prefetch(broken(), 2)
+    assert next(it) == 1
+    with pytest.raises(RuntimeError, match="generator failed"):
+        next(it)

@@ -11,7 +11,7 @@ import pytest
 import acbo_core as ac
 import acbo_surrogate as sur
 from acbo_core.errors import ShapeMismatchError, UnknownVariableError
-from acbo_surrogate.inference import _log_probs
+from acbo_surrogate.inference import _top_sets
 
 
 def test_predict_posterior_is_a_valid_posterior(tiny_params, tiny_config, small_problem):
@@ -40,11 +40,11 @@ def test_same_bucket_does_not_recompile(tiny_params, tiny_config):
     sur.predict_posterior(tiny_params, sur.simulate_buffer(scm, n_obs=35, n_int=2,
                                                            key=jax.random.key(1)),
                           scm["target"], config=TINY)
-    before = _log_probs._cache_size()
+    before = _top_sets._cache_size()
     for n_obs, n_int in sizes:
         buf = sur.simulate_buffer(scm, n_obs=n_obs, n_int=n_int, key=jax.random.key(n_obs))
         sur.predict_posterior(tiny_params, buf, scm["target"], config=TINY)
-    assert _log_probs._cache_size() == before
+    assert _top_sets._cache_size() == before
 
 
 def test_errors(tiny_params, tiny_config, small_problem):
@@ -80,3 +80,32 @@ def test_sampling_follows_the_distribution(tiny_params, tiny_config, small_probl
     top, p = post.top_k(1)[0]
     freq = np.mean([s == top for s in draws])
     assert abs(freq - p) < 4 * np.sqrt(p * (1 - p) / 4000) + 1e-3
+
+
+def test_batched_matches_one_by_one(tiny_params, tiny_config):
+    config = tiny_config.model
+    problems = []
+    for i, d in enumerate((5, 7, 9)):
+        scm = ac.erdos_renyi_scm(d, key=jax.random.key(10 + i))
+        problems.append((sur.simulate_buffer(scm, n_obs=30 + 10 * i, n_int=4,
+                                             key=jax.random.key(20 + i)), scm["target"]))
+    batched = sur.predict_posteriors(tiny_params, [b for b, _ in problems],
+                                     [t for _, t in problems], config=config,
+                                     prune_threshold=1e-3)
+    for (buf, target), post in zip(problems, batched, strict=True):
+        single = sur.predict_posterior(tiny_params, buf, target, config=config,
+                                       prune_threshold=1e-3)
+        assert post.parent_sets == single.parent_sets
+        np.testing.assert_allclose(post.probs, single.probs, atol=1e-5)
+    with pytest.raises(ShapeMismatchError):
+        sur.predict_posteriors(tiny_params, [problems[0][0]], [], config=config)
+
+
+def test_max_sets_caps_the_pruned_posterior(tiny_params, tiny_config, small_problem):
+    scm, buffer = small_problem
+    post = sur.predict_posterior(tiny_params, buffer, scm["target"], config=tiny_config.model,
+                                 prune_threshold=1e-12, max_sets=3)
+    full = sur.predict_posterior(tiny_params, buffer, scm["target"], config=tiny_config.model,
+                                 prune_threshold=0.0)
+    assert len(post) == 3
+    assert list(post.parent_sets) == [s for s, _ in full.top_k(3)]

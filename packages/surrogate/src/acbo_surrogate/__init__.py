@@ -38,6 +38,7 @@ from acbo_surrogate.inference import (
     predict_log_probs,
     predict_marginals,
     predict_posterior,
+    predict_posteriors,
     sample_parent_sets,
 )
 from acbo_surrogate.losses import (
@@ -96,7 +97,8 @@ __all__ = [
     "Example", "GeneratorConfig", "make_batch", "simulate_buffer", "random_example",
     "synthetic_batches", "prefetch",
     # inference
-    "predict_posterior", "predict_log_probs", "predict_marginals", "sample_parent_sets",
+    "predict_posterior", "predict_posteriors", "predict_log_probs", "predict_marginals",
+    "sample_parent_sets",
     "encode_padded",
     # checkpoints
     "save_surrogate", "load_surrogate", "CHECKPOINT_KIND", "FORMAT_VERSION",

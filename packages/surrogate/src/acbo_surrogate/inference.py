@@ -3,14 +3,16 @@
 Shapes are padded to the buckets of :mod:`acbo_surrogate.config`, so a new (N, d) compiles
 only when it lands in a new bucket. The candidate table of the padded size is shared by every
 target; sets that hold the target or a padded variable get probability 0 and are dropped
-before the posterior is built.
+before the posterior is built. Pruned posteriors keep only the ``max_sets`` most probable sets,
+chosen on the device, so the host never touches the full table (234k rows at d = 100).
 
-Glossary of shape letters: N samples, d variables, K candidate sets, S samples of sets.
+Glossary of shape letters: B data sets, N samples, d variables, K candidate sets, T kept sets.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import haiku as hk
 import jax
@@ -25,8 +27,10 @@ from acbo_surrogate.config import ModelConfig, bucket_d, bucket_n
 from acbo_surrogate.model import forward_fn
 from acbo_surrogate.sets import candidate_table, marginals_from_sets, set_log_probs
 
-__all__ = ["predict_posterior", "predict_log_probs", "predict_marginals",
+__all__ = ["predict_posterior", "predict_posteriors", "predict_log_probs", "predict_marginals",
            "sample_parent_sets", "encode_padded"]
+
+_DEFAULT = ModelConfig()
 
 
 def encode_padded(
@@ -37,6 +41,7 @@ def encode_padded(
     Raises:
       UnknownVariableError: the target is not a variable of the buffer.
       ShapeMismatchError: an empty buffer, or padding smaller than the data.
+      NonFiniteDataError: NaN or inf in the encoding.
     """
     enc = np.asarray(buffer.network_encoding(None, target))  # validates the target
     n, d, _ = enc.shape
@@ -54,15 +59,26 @@ def encode_padded(
     return out, np.arange(n_pad) < n, np.arange(d_pad) < d, buffer.variables.index(target)
 
 
-@functools.partial(jax.jit, static_argnames="config")
-def _log_probs(params: hk.Params, encoding: jax.Array, sample_mask: jax.Array,
-               var_mask: jax.Array, target: jax.Array, table: jax.Array, config: ModelConfig
-               ) -> jax.Array:
-    # The table is an argument, not a constant: XLA would spend seconds constant-folding
-    # reductions over a 234k-row table at d = 112.
+def _log_q(params: hk.Params, encoding: jax.Array, sample_mask: jax.Array, var_mask: jax.Array,
+           target: jax.Array, table: jax.Array, config: ModelConfig) -> jax.Array:
     out = forward_fn(config).apply(params, encoding, sample_mask, var_mask)
     return set_log_probs(out.parent_logits, out.pair_logits, out.size_logits, target,
                          var_mask, table)  # [K]
+
+
+# The table is an argument, not a constant: XLA would spend seconds constant-folding
+# reductions over a 234k-row table at d = 112.
+_log_probs = jax.jit(_log_q, static_argnames="config")
+
+
+@functools.partial(jax.jit, static_argnames=("config", "n_top"))
+def _top_sets(params: hk.Params, encoding: jax.Array, sample_mask: jax.Array,
+              var_mask: jax.Array, target: jax.Array, table: jax.Array, config: ModelConfig,
+              n_top: int) -> tuple[jax.Array, jax.Array]:
+    """``(log q [B, T], rows [B, T])`` of the T most probable sets of each of B data sets."""
+    log_q = jax.vmap(_log_q, in_axes=(None, 0, 0, 0, 0, None, None))(
+        params, encoding, sample_mask, var_mask, target, table, config)  # [B, K]
+    return jax.lax.top_k(log_q, n_top)
 
 
 @functools.partial(jax.jit, static_argnames="d")
@@ -77,7 +93,7 @@ def _device_table(d: int, k_max: int) -> jax.Array:
 
 def predict_log_probs(
     params: hk.Params, buffer: ExperienceBuffer, target: str, *,
-    config: ModelConfig = ModelConfig(),  # noqa: B008 (frozen, hashable)
+    config: ModelConfig = _DEFAULT,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The model's full distribution over the candidate table of the padded size.
 
@@ -91,13 +107,26 @@ def predict_log_probs(
     return np.asarray(log_q, np.float64), candidate_table(enc.shape[1], config.k_max)
 
 
+def _posterior(target: str, names: Sequence[str], table: np.ndarray, rows: np.ndarray,
+               log_q: np.ndarray, prune_threshold: float) -> ParentSetPosterior:
+    """A posterior over ``rows`` (most probable first) with probability >= the threshold."""
+    probs = np.exp(np.asarray(log_q, np.float64))
+    keep = np.flatnonzero((probs >= prune_threshold) & (probs > 0))
+    keep = keep[np.argsort(-probs[keep], kind="stable")]
+    if keep.size == 0:
+        keep = np.asarray([int(np.argmax(probs))])
+    sets = tuple(frozenset(names[i] for i in table[r] if i >= 0) for r in rows[keep])
+    return ParentSetPosterior(target, sets, probs[keep] / probs[keep].sum())
+
+
 def predict_posterior(
     params: hk.Params,
     buffer: ExperienceBuffer,
     target: str,
     *,
-    config: ModelConfig = ModelConfig(),  # noqa: B008 (frozen, hashable)
+    config: ModelConfig = _DEFAULT,
     prune_threshold: float = 1e-4,
+    max_sets: int = 1024,
 ) -> ParentSetPosterior:
     """The predicted posterior over the target's parent sets: one jitted forward pass.
 
@@ -107,8 +136,10 @@ def predict_posterior(
       target: the target variable.
       config: the architecture the parameters belong to.
       prune_threshold: sets below this probability are left out and the rest renormalised
-        (the MAP set is always kept); 0 keeps every candidate (at d = 100 that is 161,700
-        sets, slow to turn into Python sets).
+        (the MAP set is always kept). 0 keeps every candidate (161,700 sets at d = 100, slow to
+        turn into Python sets).
+      max_sets: with ``prune_threshold > 0``, at most this many sets (the most probable) are
+        kept.
 
     Returns:
       A :class:`acbo_core.ParentSetPosterior`, most probable set first.
@@ -118,20 +149,55 @@ def predict_posterior(
       ShapeMismatchError: an empty buffer.
       NonFiniteDataError: NaN or inf in the data.
     """
-    log_q, table = predict_log_probs(params, buffer, target, config=config)
-    probs = np.exp(log_q)
-    keep = np.flatnonzero((probs >= prune_threshold) & (probs > 0))
-    keep = keep[np.argsort(-probs[keep], kind="stable")]
-    if keep.size == 0:
-        keep = np.asarray([int(np.argmax(probs))])
-    names = buffer.variables
-    sets = tuple(frozenset(names[i] for i in table[r] if i >= 0) for r in keep)
-    return ParentSetPosterior(target, sets, probs[keep] / probs[keep].sum())
+    if prune_threshold <= 0:
+        log_q, table = predict_log_probs(params, buffer, target, config=config)
+        return _posterior(target, buffer.variables, table, np.arange(len(table)), log_q, 0.0)
+    return predict_posteriors(params, [buffer], [target], config=config,
+                              prune_threshold=prune_threshold, max_sets=max_sets)[0]
+
+
+def predict_posteriors(
+    params: hk.Params,
+    buffers: Sequence[ExperienceBuffer],
+    targets: Sequence[str],
+    *,
+    config: ModelConfig = _DEFAULT,
+    prune_threshold: float = 1e-4,
+    max_sets: int = 1024,
+) -> list[ParentSetPosterior]:
+    """Posteriors of several data sets in one batched forward pass (padded to one bucket).
+
+    Args: as :func:`predict_posterior`, with one target per buffer; ``prune_threshold`` must
+    be > 0.
+
+    Raises:
+      ShapeMismatchError: no buffers, or as many targets as buffers is not given.
+      UnknownVariableError, NonFiniteDataError: as :func:`predict_posterior`.
+    """
+    if not buffers or len(buffers) != len(targets):
+        raise ShapeMismatchError(f"{len(buffers)} buffers and {len(targets)} targets; need one "
+                                 "target per buffer and at least one buffer")
+    if prune_threshold <= 0:
+        raise ShapeMismatchError("predict_posteriors prunes; use predict_posterior with "
+                                 "prune_threshold=0 for a full posterior")
+    n_pad = bucket_n(max(len(b) for b in buffers))
+    d_pad = bucket_d(max(len(b.variables) for b in buffers))
+    parts = [encode_padded(b, t, n_pad=n_pad, d_pad=d_pad)
+             for b, t in zip(buffers, targets, strict=True)]
+    table = candidate_table(d_pad, config.k_max)
+    n_top = int(min(max_sets, len(table)))
+    log_q, rows = _top_sets(
+        params, np.stack([p[0] for p in parts]), np.stack([p[1] for p in parts]),
+        np.stack([p[2] for p in parts]), np.asarray([p[3] for p in parts], np.int32),
+        _device_table(d_pad, config.k_max), config, n_top)
+    log_q, rows = np.asarray(log_q), np.asarray(rows)
+    return [_posterior(t, b.variables, table, rows[i], log_q[i], prune_threshold)
+            for i, (b, t) in enumerate(zip(buffers, targets, strict=True))]
 
 
 def predict_marginals(
     params: hk.Params, buffer: ExperienceBuffer, target: str, *,
-    config: ModelConfig = ModelConfig(),  # noqa: B008 (frozen, hashable)
+    config: ModelConfig = _DEFAULT,
 ) -> dict[str, float]:
     """``P(v is a parent of target)`` for every other variable, exact under the model's full
     set distribution."""
@@ -149,7 +215,7 @@ def sample_parent_sets(
     *,
     key: ArrayLike,
     num_samples: int,
-    config: ModelConfig = ModelConfig(),  # noqa: B008 (frozen, hashable)
+    config: ModelConfig = _DEFAULT,
 ) -> list[frozenset[str]]:
     """Parent sets drawn from the model's distribution with ``acbo_kernels.sample_parent_sets``
     (Gumbel-max, reproducible from ``key``).
@@ -162,4 +228,3 @@ def sample_parent_sets(
         jnp.asarray(log_q, jnp.float32)[None], key=key, num_samples=num_samples))[0]
     names = buffer.variables
     return [frozenset(names[i] for i in table[r] if i >= 0) for r in idx]
-

@@ -86,15 +86,18 @@ def _spd_inverse(a: jax.Array) -> jax.Array:
     return -jax.lax.fori_loop(0, d, sweep, a)
 
 
-def _partial_correlation(corr: jax.Array, var_mask: jax.Array, ridge: float) -> jax.Array:
-    """Partial correlations ``[d, d]`` from ``inv(corr + ridge I)`` (padded rows inert)."""
+def _partial_correlations(corr: jax.Array, var_mask: jax.Array, ridges: tuple[float, ...]
+                          ) -> jax.Array:
+    """Partial correlations ``[R, d, d]`` from ``inv(corr + ridge I)``, one per ridge (padded
+    rows inert). The R inverses run as one batched sweep."""
     d = corr.shape[0]
     m = var_mask.astype(corr.dtype)
-    a = corr * m[:, None] * m[None, :] + jnp.diag(1.0 - m) + ridge * jnp.eye(d)
-    p = _spd_inverse(a)  # [d, d]
-    dg = jnp.sqrt(jnp.clip(jnp.diag(p), _EPS))
-    pc = -p / dg[:, None] / dg[None, :]
-    return pc * (1.0 - jnp.eye(d)) * m[:, None] * m[None, :]
+    base = corr * m[:, None] * m[None, :] + jnp.diag(1.0 - m)  # [d, d]
+    a = base[None] + jnp.asarray(ridges, corr.dtype)[:, None, None] * jnp.eye(d)  # [R, d, d]
+    p = jax.vmap(_spd_inverse)(a)  # [R, d, d]
+    dg = jnp.sqrt(jnp.clip(jnp.diagonal(p, axis1=1, axis2=2), _EPS))  # [R, d]
+    pc = -p / dg[:, :, None] / dg[:, None, :]
+    return pc * ((1.0 - jnp.eye(d)) * m[:, None] * m[None, :])[None]
 
 
 def pair_statistics(
@@ -113,7 +116,7 @@ def pair_statistics(
     w_obs = w * (1.0 - iv.max(axis=1))  # [N]
     r_all = _correlation(x, w, var_mask)  # [d, d]
     r_obs = _correlation(x, w_obs, var_mask) * (w_obs.sum() > 2.0)
-    pcs = [_partial_correlation(r_all, var_mask, r) for r in ridges]
+    pcs = list(_partial_correlations(r_all, var_mask, ridges))
     count = iv.sum(axis=0)  # [d]
     co = (iv * x).T @ x / (count[:, None] + 1.0)  # [d, d]: mean_n over do(i) rows of x_i x_j
     co = co * vm[:, None] * vm[None, :] * (1.0 - jnp.eye(x.shape[1]))
