@@ -1,11 +1,8 @@
-"""The one error type this package adds to :mod:`acbo_core.errors` (which it uses for the rest)."""
+"""Configuration errors of this package: acbo-core's :class:`~acbo_core.errors.ConfigError`,
+re-exported so ``acbo_acquisition.ConfigError`` keeps working (one class across layers)."""
 
 from __future__ import annotations
 
-from acbo_core.errors import ACBOError
+from acbo_core.errors import ConfigError
 
 __all__ = ["ConfigError"]
-
-
-class ConfigError(ACBOError, ValueError):
-    """A configuration field or a keyword argument outside its valid range (named)."""
