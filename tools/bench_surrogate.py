@@ -15,6 +15,7 @@ interventions, one sample each, values uniform in the variable's range), d = 10,
   drop_vs_expert_d{d}           (expert F1 - model F1) / expert F1 (negative: model better)
   auroc_d{d}, auprc_d{d}        of the marginal parent probabilities, pooled over data sets
   top1_d{d}, ece_d{d}, kl_expert_d{d}   top-1 set accuracy, calibration, KL(expert || model)
+  median_f1_d{d}, expert_median_f1_d{d}  F1 of the median probability model (marginal > 1/2)
   transfer_drop_2x              (f1_d20 - f1_d40) / f1_d20: trained on d <= 20, tested at 40
   speedup_vs_expert_d{d}        median expert time / median model time per data set, both
                                 from a buffer to a ParentSetPosterior, measured interleaved
@@ -165,6 +166,8 @@ def evaluate(params, model_cfg: sur.ModelConfig, dims: tuple[int, ...], per_grap
         metrics[f"ece_d{d}"] = ours["ece"]
         metrics[f"kl_expert_d{d}"] = ours["kl"]
         metrics[f"expert_auroc_d{d}"] = theirs["auroc"]
+        metrics[f"median_f1_d{d}"] = ours["median_f1"]
+        metrics[f"expert_median_f1_d{d}"] = theirs["median_f1"]
         metrics[f"model_ms_d{d}"] = 1e3 * statistics.median(t_model)
         metrics[f"expert_ms_d{d}"] = 1e3 * statistics.median(t_expert)
         metrics[f"speedup_vs_expert_d{d}"] = statistics.median(t_expert) / statistics.median(

@@ -64,6 +64,8 @@ def test_posterior_metrics():
     out = sur.posterior_metrics([p1, p2], [{"a"}, {"c"}], [names, names], references=[p1, p1])
     assert out["f1"] == pytest.approx((1.0 + 2 / 3) / 2)
     assert out["top1_accuracy"] == 0.5
+    # median models: {a} (a=.8) and {b, c} (b=.6, c=1.0)
+    assert out["median_f1"] == pytest.approx((1.0 + 2 / 3) / 2)
     # marginals: p1 a=.8 b=.2 c=0 ; p2 a=0 b=.6 c=1.0 ; truth a | c
     assert out["auroc"] == pytest.approx(sur.auroc([.8, .2, 0, 0, .6, 1.0],
                                                    [1, 0, 0, 0, 0, 1]))

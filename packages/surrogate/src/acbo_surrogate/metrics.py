@@ -147,8 +147,9 @@ def posterior_metrics(
       references: reference posteriors for the KL (e.g. the expert's); omitted -> no ``kl``.
 
     Returns:
-      ``f1``, ``top1_accuracy`` (means over data sets), ``auroc``, ``auprc``, ``ece`` (pooled
-      over (data set, candidate) pairs) and ``kl`` (mean KL(reference || posterior)).
+      ``f1``, ``top1_accuracy`` (means over data sets), ``median_f1`` (mean F1 of the median
+      probability model, the variables with marginal > 1/2), ``auroc``, ``auprc``, ``ece``
+      (pooled over (data set, candidate) pairs) and ``kl`` (mean KL(reference || posterior)).
 
     Raises:
       ShapeMismatchError: the sequences differ in length.
@@ -159,7 +160,7 @@ def posterior_metrics(
                                                              and len(references) != n):
         raise ShapeMismatchError("posteriors, truths, variables (and marginals, references) "
                                  "must have one entry per data set")
-    f1s, hits, scores, labels = [], [], [], []
+    f1s, median_f1s, hits, scores, labels = [], [], [], [], []
     for i, (post, truth) in enumerate(zip(posteriors, truths, strict=True)):
         truth = frozenset(truth)
         pred = post.map_set()
@@ -168,11 +169,15 @@ def posterior_metrics(
         cands = [v for v in variables[i] if v != post.target]
         marg = (marginals[i] if marginals is not None
                 else post.marginal_parent_probs(cands))
-        scores += [float(marg.get(v, 0.0)) for v in cands]
+        probs = [float(marg.get(v, 0.0)) for v in cands]
+        median_f1s.append(f1_score({v for v, p in zip(cands, probs, strict=True) if p > 0.5},
+                                   truth))
+        scores += probs
         labels += [v in truth for v in cands]
     out = {
         "f1": float(np.mean(f1s)),
         "top1_accuracy": float(np.mean(hits)),
+        "median_f1": float(np.mean(median_f1s)),
         "auroc": auroc(scores, labels),
         "auprc": auprc(scores, labels),
         "ece": expected_calibration_error(scores, labels),
