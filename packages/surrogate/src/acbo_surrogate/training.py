@@ -100,7 +100,7 @@ def update(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.A
       step.
     """
     config = state.config
-    table = _table(batch.encoding.shape[2], config.model.k_max)
+    table = _table(jnp.shape(batch.encoding)[2], config.model.k_max)
 
     def objective(params: hk.Params) -> tuple[jax.Array, dict[str, jax.Array]]:
         outputs = batch_apply(params, config, batch.encoding, batch.sample_mask,
@@ -111,7 +111,7 @@ def update(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.A
     optimizer = make_optimizer(config.train)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = dict(metrics, grad_norm=optax.global_norm(grads))
+    metrics = dict(metrics, grad_norm=optax.tree.norm(grads))
     return TrainState(params, opt_state, state.step + 1, config), metrics
 
 
@@ -119,6 +119,6 @@ def update(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.A
 def evaluate_batch(params: hk.Params, config: SurrogateConfig, batch: Batch
                    ) -> dict[str, jax.Array]:
     """The loss parts on a batch without updating (jitted per config and shape)."""
-    table = _table(batch.encoding.shape[2], config.model.k_max)
+    table = _table(jnp.shape(batch.encoding)[2], config.model.k_max)
     outputs = batch_apply(params, config, batch.encoding, batch.sample_mask, batch.var_mask)
     return loss_fn(outputs, batch, table, config.train)[1]
