@@ -70,7 +70,7 @@ class Run:
     high: np.ndarray  # [E]
     keys: dict[str, jax.Array]
     d_obs: np.ndarray
-    model: ParentSetModel
+    model: ParentSetModel | None
     start: float
     d_i: list[tuple[Any, np.ndarray, float]] = dataclasses.field(default_factory=list)
     rows: list[np.ndarray] = dataclasses.field(default_factory=list)  # interventional rows
@@ -79,6 +79,14 @@ class Run:
     steps: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     posteriors: list[ParentSetPosterior] = dataclasses.field(default_factory=list)
     setup_seconds: float = 0.0
+
+    @property
+    def posterior_model(self) -> ParentSetModel:
+        """The expert's posterior model (absent for a method with its own posterior)."""
+        if self.model is None:
+            raise RuntimeError(f"the {self.method!r} run was set up without the expert's "
+                               "posterior model")
+        return self.model
 
     @property
     def sign(self) -> float:
@@ -112,7 +120,7 @@ class Run:
     def log_posterior(self) -> np.ndarray:
         rows = np.concatenate(self.rows) if self.rows else np.zeros((0, len(self.variables)))
         masks = np.concatenate(self.masks) if self.masks else np.zeros(rows.shape, bool)
-        return self.model.log_weights(rows, masks)
+        return self.posterior_model.log_weights(rows, masks)
 
     def best_so_far(self) -> float:
         ys = [y for _, _, y in self.d_i] + [s["y"] for s in self.steps]
@@ -122,8 +130,10 @@ class Run:
 
 
 def setup(scm: Mapping[str, Any], config: ParentScaleConfig, key: jax.Array, method: str, *,
-          candidate_sets: np.ndarray | None = None, with_initial: bool = True) -> Run:
-    """Checks the problem, draws D_O and D_I and fits the posterior model."""
+          candidate_sets: np.ndarray | None = None, with_initial: bool = True,
+          with_model: bool = True) -> Run:
+    """Checks the problem, draws D_O and D_I and fits the posterior model (unless
+    ``with_model`` is false: a method that brings its own posterior)."""
     start = time.perf_counter()
     target, elements = validate(scm, config)
     variables = tuple(scm["variables"])
@@ -133,7 +143,7 @@ def setup(scm: Mapping[str, Any], config: ParentScaleConfig, key: jax.Array, met
     high = np.asarray([float(ranges[v][1]) for v in elements])
     d_obs = np.asarray(ac.sample_observational(scm, config.n_obs, key=k_obs), np.float64)
     model = build_parent_set_model(variables, target, d_obs, config=config, key=k_model,
-                                   candidate_sets=candidate_sets)
+                                   candidate_sets=candidate_sets) if with_model else None
     run = Run(scm=scm, config=config, method=method, variables=variables, target=target,
               elements=elements, low=low, high=high,
               keys={"model": k_model, "steps": k_steps}, d_obs=d_obs, model=model, start=start,
@@ -204,7 +214,7 @@ def record(run: Run) -> ParentScaleResult:
 
 def model_posterior(run: Run) -> ParentSetPosterior:
     """The pruned posterior of the run's model given every interventional row so far."""
-    return prune(run.model, run.log_posterior(), run.config.prune_threshold)[1]
+    return prune(run.posterior_model, run.log_posterior(), run.config.prune_threshold)[1]
 
 
 def _pad(n: int, multiple: int = 8) -> int:
@@ -222,7 +232,7 @@ def cbo_choice(run: Run, set_rows: np.ndarray, probs: np.ndarray, scale: np.ndar
       scale: ``[S]`` their random features' inverse length scales.
       active: ``[E]`` bool, the exploration set.
     """
-    cfg, model = run.config, run.model
+    cfg, model = run.config, run.posterior_model
     t = model.target
     n_max = _pad(cfg.n_int + cfg.T)
     n_e = len(run.elements)

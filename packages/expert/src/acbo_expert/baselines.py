@@ -72,7 +72,7 @@ def run_oracle(scm: Mapping[str, Any], *, key: jax.Array,
     if not active.any():  # no intervenable parent: nothing better to do than try everything
         active[:] = True
     point_mass = ParentSetPosterior(run.target, (frozenset(parents),), np.ones(1))
-    scale = run.model.set_scale[:1]
+    scale = run.posterior_model.set_scale[:1]
 
     def choose(run: Run, t: int) -> Choice:
         return cbo_choice(run, rows, np.ones(1), scale, active)
@@ -84,7 +84,7 @@ def run_observational(scm: Mapping[str, Any], *, key: jax.Array,
                       config: ParentScaleConfig = _DEFAULT) -> ParentScaleResult:
     """The intervention D_O alone recommends, evaluated once (T = 1 step, no D_I)."""
     run = setup(scm, config, key, "observational", with_initial=False)
-    model, cfg = run.model, run.config
+    model, cfg = run.posterior_model, run.config
     logw = normalise(model.log_prior + model.lml_obs)
     keep, post = prune(model, logw, cfg.prune_threshold)
     run.posteriors.append(post)

@@ -42,20 +42,21 @@ def run_parent_scale(scm: Mapping[str, Any], *, key: jax.Array,
     """
     run = setup(scm, config, key, "parent_scale")
     state: dict[str, np.ndarray] = {}
-    n_sets = min(config.max_surrogate_sets, run.model.sets.shape[0])
+    n_sets = min(config.max_surrogate_sets, run.posterior_model.sets.shape[0])
     columns = np.asarray([run.variables.index(v) for v in run.elements])
 
     def posterior(run: Run):  # type: ignore[no-untyped-def]
-        keep, post = prune(run.model, run.log_posterior(), config.prune_threshold)
+        keep, post = prune(run.posterior_model, run.log_posterior(), config.prune_threshold)
         state["keep"], state["probs"] = keep, post.probs
         return post
 
     def choose(run: Run, t: int) -> Choice:
-        surviving = run.model.sets[state["keep"]]
+        surviving = run.posterior_model.sets[state["keep"]]
         active = np.isin(columns, surviving[surviving >= 0])
         if not active.any():  # only the empty set survives: nothing is known to act on Y
             active[:] = True
-        rows, weights, scale = padded_sets(run.model, state["keep"], state["probs"], n_sets)
+        rows, weights, scale = padded_sets(run.posterior_model, state["keep"], state["probs"],
+                                           n_sets)
         return cbo_choice(run, rows, weights, scale, active)
 
     return loop(run, choose, posterior)
