@@ -31,6 +31,7 @@ from acbo_surrogate.data import (
     prefetch,
     random_example,
     simulate_buffer,
+    synthetic_batch,
     synthetic_batches,
 )
 from acbo_surrogate.inference import (
@@ -95,7 +96,7 @@ __all__ = [
     "parent_bce",
     # data
     "Example", "GeneratorConfig", "make_batch", "simulate_buffer", "random_example",
-    "synthetic_batches", "prefetch",
+    "synthetic_batch", "synthetic_batches", "prefetch",
     # inference
     "predict_posterior", "predict_posteriors", "predict_log_probs", "predict_marginals",
     "sample_parent_sets",

@@ -264,28 +264,32 @@ def random_example(key: jax.Array, cfg: GeneratorConfig, *, n_total: int | None 
     return Example(buffer, scm["target"], ac.true_parents(scm))
 
 
+def synthetic_batch(cfg: GeneratorConfig, *, key: jax.Array) -> Batch:
+    """One batch of random examples, padded to ``bucket_d(d_range[1])`` variables and a sample
+    bucket drawn from ``cfg.n_buckets`` (the same key gives the same batch).
+    """
+    d_pad = bucket_d(cfg.d_range[1])
+    buckets = sorted(cfg.n_buckets)
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel())
+    pos = int(rng.integers(len(buckets)))
+    hi = buckets[pos]
+    lo = max(cfg.min_samples, buckets[pos - 1] + 1 if pos else cfg.min_samples)
+    keys = jax.random.split(key, cfg.batch_size)
+    examples = [random_example(k, cfg, n_total=int(rng.integers(lo, hi + 1))) for k in keys]
+    return make_batch(examples, k_max=cfg.k_max, n_pad=hi, d_pad=d_pad)
+
+
 def synthetic_batches(cfg: GeneratorConfig, *, key: jax.Array) -> Iterator[Batch]:
-    """Endless batches of random examples, padded to ``bucket_d(d_range[1])`` variables and a
-    sample bucket drawn per batch from ``cfg.n_buckets``.
+    """Endless :func:`synthetic_batch` es, batch ``i`` from ``fold_in(key, i)``.
 
     Args:
       cfg: what to draw.
       key: PRNG key; the same key gives the same sequence of batches.
     """
-    d_pad = bucket_d(cfg.d_range[1])
-    buckets = sorted(cfg.n_buckets)
     step = 0
     while True:
-        k_batch = jax.random.fold_in(key, step)
+        yield synthetic_batch(cfg, key=jax.random.fold_in(key, step))
         step += 1
-        rng = np.random.default_rng(np.asarray(jax.random.key_data(k_batch)).ravel())
-        pos = int(rng.integers(len(buckets)))
-        hi = buckets[pos]
-        lo = max(cfg.min_samples, buckets[pos - 1] + 1 if pos else cfg.min_samples)
-        keys = jax.random.split(k_batch, cfg.batch_size)
-        examples = [random_example(k, cfg, n_total=int(rng.integers(lo, hi + 1)))
-                    for k in keys]
-        yield make_batch(examples, k_max=cfg.k_max, n_pad=hi, d_pad=d_pad)
 
 
 def prefetch(batches: Iterable[Batch], size: int = 2) -> Iterator[Batch]:

@@ -48,6 +48,7 @@ from acbo_training.surrogate_pipeline import (
     SurrogateConfig,
     SurrogateModelResult,
     SurrogateTrainingExample,
+    evaluate_surrogate_pairs,
     extract_surrogate_training_data,
     train_surrogate_with_expert_data,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "train_acquisition_with_expert_warmstart", "updates_to_reach", "split_by_graph",
     "SurrogateConfig", "SurrogateTrainingExample", "SurrogateModelResult",
     "extract_surrogate_training_data", "train_surrogate_with_expert_data",
+    "evaluate_surrogate_pairs",
     "PipelineConfig", "DemonstrationConfig", "load_pipeline_config", "generate_from_config",
     "ACBOTrainingResult",
     "train_surrogate_component", "train_acquisition_component", "train_complete_acbo_system",

@@ -1,0 +1,57 @@
+"""acbo: the trained ACBO system, its evaluation, and the ``acbo-train`` command line.
+
+The top layer of ACBO. :class:`TrainedACBOSystem` joins the amortized surrogate (posterior over
+the target's parent sets in one forward pass) and the acquisition policy (imitation of
+PARENT_SCALE, then GRPO) into a system that optimises a new SCM at once::
+
+    import jax, acbo, acbo_core as ac
+    system = acbo.load_system("runs/quickstart/system")
+    scm = ac.erdos_renyi_scm(8, key=jax.random.key(1))
+    result = system.run_optimization(scm, n_steps=15, key=jax.random.key(0))
+    print(result.best_intervention())
+
+Evaluation against per-graph PARENT_SCALE, random and oracle runs through one harness
+(:func:`evaluate_system_performance`), and ``acbo-train run`` does everything end to end:
+demonstrations, training, evaluation, report.
+"""
+
+from acbo.config import ACBOConfig, EvaluationConfig, default_config_text, load_config
+from acbo.deployment import (
+    ACBOPipeline,
+    DeployedACBOSystem,
+    DeploymentConfig,
+    deploy_trained_system,
+    integrate_with_existing_pipeline,
+)
+from acbo.evaluation import (
+    BASELINES,
+    EvaluationReport,
+    OptimizationScenario,
+    RunSummary,
+    evaluate_acquisition_performance,
+    evaluate_methods,
+    evaluate_surrogate_accuracy,
+    evaluate_system_performance,
+    gap_curve,
+    scenarios_from_trajectories,
+    true_optimum,
+)
+from acbo.persistence import SYSTEM_FORMAT_VERSION, load_system, save_system
+from acbo.report import Criterion, read_report, write_report
+from acbo.system import OnlineConfig, OptimizationResult, TrainedACBOSystem
+from acbo.target_model import model_tables
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "TrainedACBOSystem", "OptimizationResult", "OnlineConfig", "model_tables",
+    "save_system", "load_system", "SYSTEM_FORMAT_VERSION",
+    "DeploymentConfig", "DeployedACBOSystem", "deploy_trained_system", "ACBOPipeline",
+    "integrate_with_existing_pipeline",
+    "EvaluationReport", "RunSummary", "OptimizationScenario", "BASELINES", "true_optimum",
+    "gap_curve", "evaluate_methods", "evaluate_system_performance",
+    "evaluate_surrogate_accuracy", "evaluate_acquisition_performance",
+    "scenarios_from_trajectories",
+    "Criterion", "write_report", "read_report",
+    "ACBOConfig", "EvaluationConfig", "load_config", "default_config_text",
+]

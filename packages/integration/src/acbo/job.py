@@ -1,0 +1,408 @@
+"""The stages of an ``acbo-train`` run, each resumable from what its run directory holds.
+
+Run directory layout::
+
+    RUN/config.json            the resolved configuration (a rerun must use the same)
+    RUN/log.jsonl              every event of every invocation
+    RUN/demonstrations/        sharded PARENT_SCALE runs (finished shards are kept)
+    RUN/checkpoints/           resumable training states of every phase
+    RUN/models/surrogate/      the trained surrogate (checkpoint + validation metrics)
+    RUN/models/policy/         the trained policy (checkpoint + validation metrics, curves)
+    RUN/system/                the whole trained system (acbo.load_system)
+    RUN/evaluation/            one JSON per finished evaluation run
+    RUN/report/                report.md, report.json, PNG plots
+
+A stage whose output exists is skipped; a stage interrupted midway resumes from its last
+checkpoint (demonstration shards, training checkpoints, evaluation runs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import platform
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+import acbo_acquisition as aq
+import acbo_core as ac
+import acbo_surrogate as sur
+from acbo.config import ACBOConfig
+from acbo.evaluation import (
+    EvaluationReport,
+    evaluate_acquisition_performance,
+    evaluate_surrogate_accuracy,
+    evaluate_system_performance,
+    scenarios_from_trajectories,
+)
+from acbo.persistence import load_system, save_system
+from acbo.report import Criterion, write_report
+from acbo.system import TrainedACBOSystem
+from acbo_core.errors import CheckpointError, ConfigError
+from acbo_expert import parent_set_posterior
+from acbo_training import (
+    AcquisitionModelResult,
+    ExpertTrajectory,
+    RunLogger,
+    SCMDistribution,
+    SurrogateModelResult,
+    config_to_dict,
+    generate_from_config,
+    graph_id,
+    load_expert_trajectories,
+    split_by_graph,
+    train_acquisition_component,
+    train_surrogate_component,
+)
+
+__all__ = ["RunDir", "load_trajectories", "generate_stage", "train_stage", "evaluate_stage",
+           "run_all", "success_criteria", "test_scms", "transfer_test"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunDir:
+    """A run directory bound to its configuration."""
+
+    root: pathlib.Path
+    config: ACBOConfig
+
+    @classmethod
+    def open(cls, root: str | os.PathLike[str], config: ACBOConfig) -> RunDir:
+        """Creates the directory or checks that it was made with the same configuration.
+
+        Raises:
+          ConfigError: the directory holds a run with another configuration.
+        """
+        root = pathlib.Path(root)
+        root.mkdir(parents=True, exist_ok=True)
+        resolved = config_to_dict(config)
+        path = root / "config.json"
+        if path.exists():
+            try:
+                previous = json.loads(path.read_text())
+            except ValueError:
+                previous = None
+            if previous != json.loads(json.dumps(resolved)):
+                changed = sorted(_diff(previous, resolved)) if isinstance(previous, dict) else []
+                raise ConfigError(
+                    f"{str(root)!r} holds a run made with another configuration (differs in "
+                    f"{', '.join(changed[:5]) or 'config.json'}); use another --output "
+                    "directory, or delete this one to start over")
+        else:
+            ac.save_json(json.dumps(resolved, indent=2), path)
+        return cls(root, config)
+
+    def logger(self, *, progress: bool = True) -> RunLogger:
+        return RunLogger(self.root / "log.jsonl", level=self.config.training.log_level,
+                         progress=progress)
+
+    def __truediv__(self, name: str) -> pathlib.Path:
+        return self.root / name
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [k for key in sorted(set(a) | set(b))
+                for k in _diff(a.get(key), b.get(key), f"{prefix}{key}.")]
+    return [] if json.dumps(a) == json.dumps(b) else [prefix.rstrip(".")]
+
+
+def generate_stage(run: RunDir, logger: RunLogger) -> list[ExpertTrajectory]:
+    """Demonstrations (resumes at the first missing shard), loaded as trajectories."""
+    start = time.perf_counter()
+    data = generate_from_config(run.config.pipeline(), run / "demonstrations", logger=logger)
+    logger.log("demonstrations", runs=data.n, shards=data.shards, generated=data.generated,
+               seconds=round(time.perf_counter() - start, 1))
+    _record_timing(run, "demonstrations", time.perf_counter() - start, data.generated > 0)
+    return load_expert_trajectories(run / "demonstrations")
+
+
+def load_trajectories(run: RunDir) -> list[ExpertTrajectory]:
+    """The run's demonstrations as trajectories.
+
+    Raises:
+      CheckpointError: the run has no demonstrations yet.
+    """
+    if not (run / "demonstrations").is_dir():
+        raise CheckpointError(f"no demonstrations in {str(run.root)!r} yet: run "
+                              "`acbo-train generate` (or `acbo-train run`) first")
+    return load_expert_trajectories(run / "demonstrations")
+
+
+def _split(run: RunDir, trajectories: Sequence[ExpertTrajectory]
+           ) -> tuple[list[ExpertTrajectory], list[ExpertTrajectory]]:
+    """The training layer's split by graph (same seed, same split)."""
+    tcfg = run.config.training
+    train, val = split_by_graph(trajectories, tcfg.validation_split,
+                                key=jax.random.key(tcfg.random_seed))
+    return train, (val or train)
+
+
+def _train_surrogate(run: RunDir, trajectories: Sequence[ExpertTrajectory],
+                     logger: RunLogger) -> tuple[Any, sur.SurrogateConfig, dict[str, Any]]:
+    path = run / "models" / "surrogate"
+    if path.exists():
+        try:
+            params, config, meta = sur.load_surrogate(path)
+            logger.log("surrogate_found", path=str(path))
+            return params, config, meta
+        except CheckpointError:
+            logger.log("surrogate_damaged", level="WARNING", path=str(path))
+    start = time.perf_counter()
+    result: SurrogateModelResult = train_surrogate_component(
+        trajectories, run.config.surrogate, training_config=run.config.training,
+        checkpoint_dir=run / "checkpoints" / "surrogate", logger=logger)
+    meta = {"validation_metrics": result.validation_metrics,
+            "speedup_estimate": result.speedup_estimate}
+    sur.save_surrogate(path, result.params, result.model, metadata=meta)
+    _record_timing(run, "surrogate", time.perf_counter() - start)
+    return result.params, result.model, meta
+
+
+def _train_policy(run: RunDir, trajectories: Sequence[ExpertTrajectory],
+                  surrogate: SurrogateModelResult, logger: RunLogger
+                  ) -> tuple[Any, aq.PolicyConfig, dict[str, Any]]:
+    path = run / "models" / "policy"
+    if path.exists():
+        try:
+            params, config = aq.load_policy(path)
+            meta = json.loads((path.parent / "policy.json").read_text())
+            logger.log("policy_found", path=str(path))
+            return params, config, meta
+        except (CheckpointError, OSError, ValueError):
+            logger.log("policy_damaged", level="WARNING", path=str(path))
+    start = time.perf_counter()
+    result: AcquisitionModelResult = train_acquisition_component(
+        trajectories, surrogate, run.config.acquisition, training_config=run.config.training,
+        compare_cold_start=True, checkpoint_dir=run / "checkpoints" / "acquisition",
+        logger=logger)
+    meta = {"validation_metrics": result.validation_metrics,
+            "convergence": [list(p) for p in result.convergence],
+            "cold_start_convergence": (None if result.cold_start_convergence is None
+                                       else [list(p) for p in result.cold_start_convergence])}
+    ac.save_json(json.dumps(meta, default=float), path.parent / "policy.json")
+    aq.save_policy(path, result.params, result.config.policy)
+    _record_timing(run, "acquisition", time.perf_counter() - start)
+    return result.params, result.config.policy, meta
+
+
+def train_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger: RunLogger, *,
+                component: str = "both") -> TrainedACBOSystem | None:
+    """Trains the surrogate, the policy or both (skipping a component already trained), and
+    saves the system once both exist.
+
+    Raises:
+      ConfigError: an unknown component, or the policy asked for before the surrogate.
+    """
+    if component not in ("surrogate", "acquisition", "both"):
+        raise ConfigError(f"component must be surrogate, acquisition or both, got {component!r}")
+    if component == "acquisition" and not (run / "models" / "surrogate").exists():
+        raise ConfigError(f"no trained surrogate in {str(run / 'models')!r}: train it first "
+                          "(`acbo-train train --component surrogate`); the policy learns on "
+                          "the surrogate's posteriors")
+    s_params, s_config, s_meta = _train_surrogate(run, trajectories, logger)
+    if component == "surrogate":
+        return None
+    surrogate = SurrogateModelResult(s_config, s_params, {}, s_meta["validation_metrics"],
+                                     float(s_meta["speedup_estimate"]))
+    p_params, p_config, p_meta = _train_policy(run, trajectories, surrogate, logger)
+    metrics = {f"surrogate_{k}": float(v) for k, v in s_meta["validation_metrics"].items()}
+    metrics["surrogate_speedup"] = float(s_meta["speedup_estimate"])
+    metrics |= {f"acquisition_{k}": float(v) for k, v in p_meta["validation_metrics"].items()}
+    train, _ = _split(run, trajectories)
+    system = TrainedACBOSystem(s_config, s_params, p_config, p_params,
+                               run_config=run.config.expert, online=run.config.online,
+                               training_scms=tuple(t.scm for t in train),
+                               performance_metrics=metrics)
+    save_system(system, run / "system")
+    logger.log("system_saved", path=str(run / "system"))
+    return system
+
+
+def test_scms(config: ACBOConfig, exclude: set[str]) -> list[Any]:
+    """Held-out SCMs from the training distribution, drawn from their own key stream."""
+    dist = config.demonstrations.distribution
+    key = jax.random.key(config.training.random_seed + 7919)
+    out, i = [], 0
+    while len(out) < config.evaluation.n_test_scms:
+        scm = dist.sample(jax.random.fold_in(key, i))
+        i += 1
+        if graph_id(scm) not in exclude:
+            out.append(scm)
+    return out
+
+
+def transfer_test(system: TrainedACBOSystem, config: ACBOConfig, logger: RunLogger
+                  ) -> dict[str, Any]:
+    """Surrogate and expert posteriors at the largest training size and at ``transfer_factor``
+    times it: F1 of the MAP set vs the truth, and the time of each (compiled)."""
+    dist = config.demonstrations.distribution
+    ev = config.evaluation
+    base = dist.n_vars[1]
+    rows, out = [], {}
+    for d in (base, base * ev.transfer_factor):
+        sizes = SCMDistribution(dist.graph, (d, d), dist.expected_degree, dist.mechanism,
+                                dist.noise_scale, dist.weight_range)
+        key = jax.random.key(config.training.random_seed + 104729 + d)
+        f1_s, f1_e, t_s, t_e = [], [], 0.0, 0.0
+        for i in range(ev.n_transfer_scms):
+            scm = sizes.sample(jax.random.fold_in(key, i))
+            buffer = sur.simulate_buffer(scm, n_obs=config.expert.n_obs,
+                                         n_int=ev.transfer_int_samples,
+                                         key=jax.random.fold_in(key, 10_000 + i))
+            truth, target = ac.true_parents(scm), scm["target"]
+            k_max = system.surrogate_config.model.k_max
+            system.predict_posterior(buffer, target)  # compile before timing
+            parent_set_posterior(buffer, target, k_max=k_max)
+            t0 = time.perf_counter()
+            post_s = system.predict_posterior(buffer, target)
+            t1 = time.perf_counter()
+            post_e = parent_set_posterior(buffer, target, k_max=k_max)
+            t2 = time.perf_counter()
+            t_s, t_e = t_s + t1 - t0, t_e + t2 - t1
+            f1_s.append(sur.f1_score(post_s.map_set(), truth))
+            f1_e.append(sur.f1_score(post_e.map_set(), truth))
+        rows += [{"d": d, "source": "surrogate", "f1": float(np.mean(f1_s)), "n": len(f1_s)},
+                 {"d": d, "source": "expert", "f1": float(np.mean(f1_e)), "n": len(f1_e)}]
+        out[f"speedup_d{d}"] = t_e / max(t_s, 1e-12)
+        logger.log("transfer", d=d, surrogate_f1=float(np.mean(f1_s)),
+                   expert_f1=float(np.mean(f1_e)), speedup=out[f"speedup_d{d}"])
+    f1_base, f1_big = rows[0]["f1"], rows[2]["f1"]
+    out["transfer_drop"] = max(0.0, 1.0 - f1_big / f1_base) if f1_base > 0 else float("nan")
+    out["rows"] = rows
+    out["sizes"] = [base, base * ev.transfer_factor]
+    return out
+
+
+def success_criteria(surrogate: dict[str, float], acquisition: dict[str, float],
+                     policy_meta: dict[str, Any], transfer: dict[str, Any],
+                     evaluation: EvaluationReport) -> list[Criterion]:
+    """The plan's success criteria, each measured (NaN when it could not be)."""
+    nan = float("nan")
+    gaps = evaluation.end_to_end()
+    system_gap = gaps.get("acbo", {}).get("gap_closed_mean", nan)
+    expert_gap = gaps.get(evaluation.baseline, {}).get("gap_closed_mean", nan)
+    ratio = policy_meta["validation_metrics"].get("warm_over_cold_updates", nan)
+    return [
+        Criterion("surrogate_speedup", surrogate.get("speedup", nan), 2.0, ">=",
+                  "expert posterior time (from scratch, per data set) / surrogate forward pass, "
+                  "held-out demonstrations"),
+        Criterion("surrogate_accuracy_drop", surrogate.get("accuracy_drop", nan), 0.2, "<",
+                  "relative drop of the MAP set's F1 vs truth, surrogate vs expert posterior, "
+                  "held-out graphs"),
+        Criterion("warm_start_convergence", ratio if ratio is not None else nan, 0.5, "<=",
+                  "GRPO updates to reach the convergence level, warm start / cold start "
+                  "(<= 0.5: at least 50% faster)"),
+        Criterion("transfer_drop_2x", transfer.get("transfer_drop", nan), 0.3, "<",
+                  "relative drop of the surrogate's F1 on graphs twice the largest training "
+                  "size"),
+        Criterion("expert_agreement", acquisition.get("expert_agreement", nan), 0.7, ">=",
+                  "the policy picks the expert's variable on held-out decisions"),
+        Criterion("gap_closed_vs_expert",
+                  system_gap / expert_gap if expert_gap and expert_gap > 0 else nan, 0.9, ">=",
+                  "system's mean gap closed on held-out SCMs / per-graph PARENT_SCALE's "
+                  "(within 10%)"),
+    ]
+
+
+def _record_timing(run: RunDir, stage: str, seconds: float, did_work: bool = True) -> None:
+    """Adds a stage's wall time to ``timings.json`` (summed over resumed invocations)."""
+    if not did_work:
+        return
+    path = run / "timings.json"
+    timings = json.loads(path.read_text()) if path.exists() else {}
+    timings[stage] = timings.get(stage, 0.0) + seconds
+    ac.save_json(json.dumps(timings), path)
+
+
+def _machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "jax": jax.__version__,
+            "devices": [str(d) for d in jax.devices()]}
+
+
+def evaluate_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger: RunLogger
+                   ) -> dict[str, Any]:
+    """Evaluates the saved system and writes the report; returns the report's dict.
+
+    Raises:
+      CheckpointError: no trained system in the run directory.
+    """
+    start = time.perf_counter()
+    system = load_system(run / "system")
+    cfg = run.config
+    train, val = _split(run, trajectories)
+    surrogate = SurrogateModelResult(system.surrogate_config, system.surrogate_params, {}, {},
+                                     float("nan"))
+    s_metrics = evaluate_surrogate_accuracy(surrogate, val)
+    logger.log("surrogate_accuracy", **s_metrics)
+    acq = AcquisitionModelResult(system.acquisition_params,
+                                 dataclasses.replace(cfg.acquisition,
+                                                     policy=system.policy_config),
+                                 [], [], [], None, {})
+    a_metrics = evaluate_acquisition_performance(
+        acq, scenarios_from_trajectories(val, system.predict_posterior))
+    logger.log("acquisition_performance", **a_metrics)
+    policy_meta = json.loads((run / "models" / "policy.json").read_text())
+    transfer = transfer_test(system, cfg, logger)
+    scms = test_scms(cfg, {graph_id(t.scm) for t in trajectories})
+    report = evaluate_system_performance(
+        system, scms, cfg.evaluation.baseline_method, baselines=cfg.evaluation.baselines,
+        seeds=cfg.evaluation.seeds, n_steps=cfg.evaluation.n_steps or None,
+        use_online_grpo=cfg.evaluation.use_online_grpo, cache_dir=run / "evaluation",
+        logger=logger)
+    _record_timing(run, "evaluation", time.perf_counter() - start)
+    criteria = success_criteria(s_metrics, a_metrics, policy_meta, transfer, report)
+    timings_path = run / "timings.json"
+    decision = report.decision_time()
+    components = {
+        "surrogate (held-out demonstrations)": s_metrics,
+        "acquisition (held-out decisions)": {
+            **a_metrics, **{k: v for k, v in policy_meta["validation_metrics"].items()}},
+        "transfer": {k: v for k, v in transfer.items() if k not in ("rows", "sizes")},
+    }
+    if "acbo" in decision and report.baseline in decision:
+        components["speed"] = {"decision_speedup_vs_expert":
+                               decision[report.baseline]["mean_seconds"]
+                               / max(decision["acbo"]["mean_seconds"], 1e-12)}
+    doc = {
+        "title": "ACBO evaluation report",
+        "created": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": _machine(),
+        "config": config_to_dict(cfg),
+        "success_criteria": [c.to_dict() for c in criteria],
+        "convergence": report.convergence(),
+        "end_to_end": report.end_to_end(),
+        "posterior_accuracy": transfer["rows"],
+        "decision_time": decision,
+        "components": components,
+        "timings": json.loads(timings_path.read_text()) if timings_path.exists() else {},
+        "data": {"train_graphs": len(train), "validation_graphs": len(val),
+                 "test_scms": [graph_id(s) for s in scms]},
+    }
+    write_report(doc, run / "report")
+    for c in criteria:
+        logger.log("criterion", name=c.name, value=c.value, threshold=c.threshold,
+                   comparison=c.comparison, passed=c.passed)
+    return doc
+
+
+def run_all(run: RunDir, logger: RunLogger) -> dict[str, Any]:
+    """Everything end to end: demonstrations, training, evaluation, report."""
+    trajectories = generate_stage(run, logger)
+    train_stage(run, trajectories, logger)
+    return evaluate_stage(run, trajectories, logger)
