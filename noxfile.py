@@ -66,14 +66,17 @@ def test(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", "--import-mode=importlib", *args, *test_dirs())
 
 
-@nox.session(python=False)
+@nox.session
 def train(session: nox.Session) -> None:
-    """The main job: `acbo-train run` on the embedded default configuration (not built yet)."""
-    session.error(
-        "the acbo-train CLI (generate demonstrations, train, evaluate, report) is not built yet; "
-        "it arrives with the integration layer (packages/integration). Until then use the "
-        "layers from Python, see README.md."
-    )
+    """The main job: `acbo-train run` on the embedded default configuration.
+
+    Leaves runs/quickstart/ (demonstrations, checkpoints, the trained system, report/). The
+    same command resumes an interrupted run. `-- ARGS` go to acbo-train run, e.g.
+    `nox -s train -- --output runs/other --set expert.T=20`.
+    """
+    install_packages(session)
+    args = session.posargs or ["--output", "runs/quickstart"]
+    session.run("acbo-train", "run", *args)
 
 
 @nox.session

@@ -117,6 +117,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.command == "generate":
             job.generate_stage(run, logger)
         elif args.command == "train":
+            job.check_component(run, args.component)
             trajectories = job.generate_stage(run, logger)
             job.train_stage(run, trajectories, logger, component=args.component)
         elif args.command == "evaluate":
@@ -161,8 +162,8 @@ def _optimize(args: argparse.Namespace, config: Any) -> int:
         label = f"do({var} = {do['values'][var]:.4g})"
         print(f"{t:>4}  {label:<24} {y:>10.4g} {best:>10.4g}")
     variables, values, y = result.best_intervention()
-    best = ", ".join(f"{v} = {x:.4g}" for v, x in zip(variables, values, strict=True))
-    print(f"best: do({best}) -> {scm['target']} = {y:.4g}")
+    chosen = ", ".join(f"{v} = {x:.4g}" for v, x in zip(variables, values, strict=True))
+    print(f"best: do({chosen}) -> {scm['target']} = {y:.4g}")
     if args.json:
         doc = {"target": scm["target"], "best": {"intervention": dict(zip(variables, values,
                                                                            strict=True)),

@@ -289,15 +289,18 @@ def evaluate_system_performance(system: Any, test_scms: Sequence[Mapping[str, An
 
 
 def evaluate_surrogate_accuracy(surrogate: SurrogateModelResult,
-                                test_trajectories: Sequence[ExpertTrajectory]
+                                test_trajectories: Sequence[ExpertTrajectory], *,
+                                expert_config: ParentScaleConfig | None = None
                                 ) -> dict[str, float]:
     """The surrogate on held-out demonstrations: F1 of its MAP set vs the truth and the
     expert's, relative drop, KL to the expert, MAP agreement, and speed-up over the expert's
-    posterior computed from scratch on the same data.
+    posterior computed from scratch on the same data (with ``expert_config``'s prior and
+    features: the settings the demonstrations were made with).
     """
     pairs = extract_surrogate_training_data(test_trajectories)
     metrics, speedup = evaluate_surrogate_pairs(surrogate.model, surrogate.params, pairs,
-                                                surrogate.model.model.k_max)
+                                                surrogate.model.model.k_max,
+                                                expert_config=expert_config)
     return {**metrics, "speedup": speedup, "n_pairs": float(len(pairs))}
 
 

@@ -45,7 +45,6 @@ from acbo.persistence import load_system, save_system
 from acbo.report import Criterion, write_report
 from acbo.system import TrainedACBOSystem
 from acbo_core.errors import CheckpointError, ConfigError
-from acbo_expert import parent_set_posterior
 from acbo_training import (
     AcquisitionModelResult,
     ExpertTrajectory,
@@ -53,6 +52,7 @@ from acbo_training import (
     SCMDistribution,
     SurrogateModelResult,
     config_to_dict,
+    expert_posterior_fn,
     generate_from_config,
     graph_id,
     load_expert_trajectories,
@@ -157,7 +157,8 @@ def _train_surrogate(run: RunDir, trajectories: Sequence[ExpertTrajectory],
     start = time.perf_counter()
     result: SurrogateModelResult = train_surrogate_component(
         trajectories, run.config.surrogate, training_config=run.config.training,
-        checkpoint_dir=run / "checkpoints" / "surrogate", logger=logger)
+        checkpoint_dir=run / "checkpoints" / "surrogate", logger=logger,
+        expert_config=run.config.expert)
     meta = {"validation_metrics": result.validation_metrics,
             "speedup_estimate": result.speedup_estimate}
     sur.save_surrogate(path, result.params, result.model, metadata=meta)
@@ -192,6 +193,17 @@ def _train_policy(run: RunDir, trajectories: Sequence[ExpertTrajectory],
     return result.params, result.config.policy, meta
 
 
+def check_component(run: RunDir, component: str) -> None:
+    """Raises ConfigError for an unknown component, or the policy asked for before the
+    surrogate."""
+    if component not in ("surrogate", "acquisition", "both"):
+        raise ConfigError(f"component must be surrogate, acquisition or both, got {component!r}")
+    if component == "acquisition" and not (run / "models" / "surrogate").exists():
+        raise ConfigError(f"no trained surrogate in {str(run / 'models')!r}: train it first "
+                          "(`acbo-train train --component surrogate`); the policy learns on "
+                          "the surrogate's posteriors")
+
+
 def train_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger: RunLogger, *,
                 component: str = "both") -> TrainedACBOSystem | None:
     """Trains the surrogate, the policy or both (skipping a component already trained), and
@@ -200,12 +212,7 @@ def train_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger: R
     Raises:
       ConfigError: an unknown component, or the policy asked for before the surrogate.
     """
-    if component not in ("surrogate", "acquisition", "both"):
-        raise ConfigError(f"component must be surrogate, acquisition or both, got {component!r}")
-    if component == "acquisition" and not (run / "models" / "surrogate").exists():
-        raise ConfigError(f"no trained surrogate in {str(run / 'models')!r}: train it first "
-                          "(`acbo-train train --component surrogate`); the policy learns on "
-                          "the surrogate's posteriors")
+    check_component(run, component)
     s_params, s_config, s_meta = _train_surrogate(run, trajectories, logger)
     if component == "surrogate":
         return None
@@ -229,7 +236,8 @@ def test_scms(config: ACBOConfig, exclude: set[str]) -> list[Any]:
     """Held-out SCMs from the training distribution, drawn from their own key stream."""
     dist = config.demonstrations.distribution
     key = jax.random.key(config.training.random_seed + 7919)
-    out, i = [], 0
+    out: list[Any] = []
+    i = 0
     while len(out) < config.evaluation.n_test_scms:
         scm = dist.sample(jax.random.fold_in(key, i))
         i += 1
@@ -245,25 +253,26 @@ def transfer_test(system: TrainedACBOSystem, config: ACBOConfig, logger: RunLogg
     dist = config.demonstrations.distribution
     ev = config.evaluation
     base = dist.n_vars[1]
-    rows, out = [], {}
+    rows: list[dict[str, Any]] = []
+    out: dict[str, Any] = {}
     for d in (base, base * ev.transfer_factor):
         sizes = SCMDistribution(dist.graph, (d, d), dist.expected_degree, dist.mechanism,
                                 dist.noise_scale, dist.weight_range)
         key = jax.random.key(config.training.random_seed + 104729 + d)
         f1_s, f1_e, t_s, t_e = [], [], 0.0, 0.0
+        expert = expert_posterior_fn(config.expert, k_max=system.surrogate_config.model.k_max)
         for i in range(ev.n_transfer_scms):
             scm = sizes.sample(jax.random.fold_in(key, i))
             buffer = sur.simulate_buffer(scm, n_obs=config.expert.n_obs,
                                          n_int=ev.transfer_int_samples,
                                          key=jax.random.fold_in(key, 10_000 + i))
             truth, target = ac.true_parents(scm), scm["target"]
-            k_max = system.surrogate_config.model.k_max
             system.predict_posterior(buffer, target)  # compile before timing
-            parent_set_posterior(buffer, target, k_max=k_max)
+            expert(buffer, target)
             t0 = time.perf_counter()
             post_s = system.predict_posterior(buffer, target)
             t1 = time.perf_counter()
-            post_e = parent_set_posterior(buffer, target, k_max=k_max)
+            post_e = expert(buffer, target)
             t2 = time.perf_counter()
             t_s, t_e = t_s + t1 - t0, t_e + t2 - t1
             f1_s.append(sur.f1_score(post_s.map_set(), truth))
@@ -348,15 +357,15 @@ def evaluate_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger
     train, val = _split(run, trajectories)
     surrogate = SurrogateModelResult(system.surrogate_config, system.surrogate_params, {}, {},
                                      float("nan"))
-    s_metrics = evaluate_surrogate_accuracy(surrogate, val)
-    logger.log("surrogate_accuracy", **s_metrics)
+    s_metrics = evaluate_surrogate_accuracy(surrogate, val, expert_config=cfg.expert)
+    logger.log("surrogate_accuracy", metrics=s_metrics)
     acq = AcquisitionModelResult(system.acquisition_params,
                                  dataclasses.replace(cfg.acquisition,
                                                      policy=system.policy_config),
                                  [], [], [], None, {})
     a_metrics = evaluate_acquisition_performance(
         acq, scenarios_from_trajectories(val, system.predict_posterior))
-    logger.log("acquisition_performance", **a_metrics)
+    logger.log("acquisition_performance", metrics=a_metrics)
     policy_meta = json.loads((run / "models" / "policy.json").read_text())
     transfer = transfer_test(system, cfg, logger)
     scms = test_scms(cfg, {graph_id(t.scm) for t in trajectories})
@@ -377,8 +386,8 @@ def evaluate_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger
     }
     if "acbo" in decision and report.baseline in decision:
         components["speed"] = {"decision_speedup_vs_expert":
-                               decision[report.baseline]["mean_seconds"]
-                               / max(decision["acbo"]["mean_seconds"], 1e-12)}
+                               decision[report.baseline]["median_seconds"]
+                               / max(decision["acbo"]["median_seconds"], 1e-12)}
     doc = {
         "title": "ACBO evaluation report",
         "created": time.strftime("%Y-%m-%d %H:%M"),

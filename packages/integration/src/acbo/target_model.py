@@ -39,7 +39,7 @@ def set_regressions(values: np.ndarray, target: int, sets: list[list[int]]
     """
     y = values[:, target]
     scale = values.std(axis=0) + 1e-12  # a weakly informative prior in the data's own units
-    intercepts, coefs = np.zeros(len(sets)), []
+    intercepts, coefs = np.zeros(len(sets)), list[np.ndarray]()
     for s, members in enumerate(sets):
         x = np.concatenate([np.ones((len(y), 1)), values[:, members]], axis=1)  # [N, 1 + k]
         prior = np.concatenate([[1e-8], (scale[target] / scale[members]) ** 2 / _PRIOR_VAR])

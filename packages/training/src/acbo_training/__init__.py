@@ -49,6 +49,7 @@ from acbo_training.surrogate_pipeline import (
     SurrogateModelResult,
     SurrogateTrainingExample,
     evaluate_surrogate_pairs,
+    expert_posterior_fn,
     extract_surrogate_training_data,
     train_surrogate_with_expert_data,
 )
@@ -85,7 +86,7 @@ __all__ = [
     "train_acquisition_with_expert_warmstart", "updates_to_reach", "split_by_graph",
     "SurrogateConfig", "SurrogateTrainingExample", "SurrogateModelResult",
     "extract_surrogate_training_data", "train_surrogate_with_expert_data",
-    "evaluate_surrogate_pairs",
+    "evaluate_surrogate_pairs", "expert_posterior_fn",
     "PipelineConfig", "DemonstrationConfig", "load_pipeline_config", "generate_from_config",
     "ACBOTrainingResult",
     "train_surrogate_component", "train_acquisition_component", "train_complete_acbo_system",

@@ -86,14 +86,16 @@ def train_surrogate_component(
     training_config: TrainingConfig | None = None,
     checkpoint_dir: str | pathlib.Path | None = None,
     logger: RunLogger | None = None,
+    expert_config: ParentScaleConfig | None = None,
 ) -> SurrogateModelResult:
-    """Trains only the surrogate (validation on held-out graphs)."""
+    """Trains only the surrogate (validation on held-out graphs); ``expert_config`` is the
+    demonstrations' expert settings, for the speed-up measurement."""
     tcfg = training_config or TrainingConfig()
     train, val = _split(trajectories, tcfg)
     return train_surrogate_with_expert_data(
         extract_surrogate_training_data(train), config, tcfg,
         validation_examples=extract_surrogate_training_data(val),
-        checkpoint_dir=checkpoint_dir, logger=logger)
+        checkpoint_dir=checkpoint_dir, logger=logger, expert_config=expert_config)
 
 
 def train_acquisition_component(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import haiku as hk
@@ -22,7 +22,7 @@ import numpy as np
 import acbo_surrogate as sur
 from acbo_core import ExperienceBuffer, ParentSetPosterior, true_parents
 from acbo_core.errors import ShapeMismatchError
-from acbo_expert import parent_set_posterior
+from acbo_expert import ParentScaleConfig, parent_set_posterior
 from acbo_training.config import TrainingConfig, compute_precision, config_to_dict
 from acbo_training.errors import ConfigError
 from acbo_training.loop import run_training
@@ -157,20 +157,46 @@ def _examples(pairs: Sequence[SurrogateTrainingExample]) -> list[sur.Example]:
     return [sur.Example(p.buffer, p.posterior.target, p.true_parents, p.posterior) for p in pairs]
 
 
+def expert_posterior_fn(config: ParentScaleConfig | None = None, *, k_max: int | None = None,
+                        key: jax.Array | None = None
+                        ) -> Callable[[ExperienceBuffer, str], ParentSetPosterior]:
+    """The expert's posterior from scratch, as PARENT_SCALE computes it for a new data set with
+    ``config``'s prior (uniform or doubly robust) and features.
+
+    Args:
+      config: the expert's settings (default: PARENT_SCALE's defaults).
+      k_max: overrides ``config.k_max``.
+      key: for random features and the doubly robust prior (default ``key(0)``).
+    """
+    cfg = config or ParentScaleConfig()
+    key = jax.random.key(0) if key is None else key
+
+    def posterior(buffer: ExperienceBuffer, target: str) -> ParentSetPosterior:
+        return parent_set_posterior(buffer, target, k_max=cfg.k_max if k_max is None else k_max,
+                                    prior=cfg.prior, features=cfg.features,
+                                    prune_threshold=cfg.prune_threshold, key=key, config=cfg)
+
+    return posterior
+
+
 def evaluate_surrogate_pairs(result_model: sur.SurrogateConfig, params: hk.Params,
-                             pairs: Sequence[SurrogateTrainingExample], k_max: int
+                             pairs: Sequence[SurrogateTrainingExample], k_max: int, *,
+                             expert_config: ParentScaleConfig | None = None
                              ) -> tuple[dict[str, float], float]:
     """Metrics of a surrogate on (data -> expert posterior) pairs, and its speed-up.
 
     Returns:
       ``(metrics, speedup)``: ``f1`` (MAP set vs truth), ``expert_f1``, ``accuracy_drop``
-      (relative F1 drop from the expert), ``kl_to_expert``, ``map_agreement``; and the expert's
-      posterior time from scratch over the surrogate's, both compiled for every shape first.
+      (relative F1 drop from the expert), ``kl_to_expert``, ``map_agreement``; and the time of
+      the expert's posterior from scratch (:func:`expert_posterior_fn` with ``expert_config``,
+      the settings the demonstrations were made with) over the surrogate's, both compiled for
+      every shape first.
     """
+    expert = expert_posterior_fn(expert_config, k_max=k_max)
     f1, expert_f1, kl, agree = [], [], [], []
     for p in pairs:  # compile every padded shape of both paths before timing
         sur.predict_posterior(params, p.buffer, p.posterior.target, config=result_model.model)
-        parent_set_posterior(p.buffer, p.posterior.target, k_max=k_max)
+        expert(p.buffer, p.posterior.target)
     sur_time = expert_time = 0.0
     for p in pairs:
         target = p.posterior.target
@@ -178,7 +204,7 @@ def evaluate_surrogate_pairs(result_model: sur.SurrogateConfig, params: hk.Param
         model_post = sur.predict_posterior(params, p.buffer, target, config=result_model.model)
         sur_time += time.perf_counter() - start
         start = time.perf_counter()
-        parent_set_posterior(p.buffer, target, k_max=k_max)
+        expert(p.buffer, target)
         expert_time += time.perf_counter() - start
         if p.true_parents is not None:
             f1.append(sur.f1_score(model_post.map_set(), p.true_parents))
@@ -232,6 +258,7 @@ def train_surrogate_with_expert_data(
     checkpoint_dir: str | pathlib.Path | None = None,
     logger: RunLogger | None = None,
     init_params: hk.Params | None = None,
+    expert_config: ParentScaleConfig | None = None,
 ) -> SurrogateModelResult:
     """Trains the surrogate on (data -> expert posterior) pairs, with ground truth where known.
 
@@ -246,6 +273,8 @@ def train_surrogate_with_expert_data(
       logger: progress and metrics.
       init_params: start from these parameters (e.g. a surrogate pre-trained on synthetic
         data) instead of a fresh initialisation.
+      expert_config: the settings the demonstrations were made with, for the speed-up
+        measurement (the expert's posterior computed as it would be for a new data set).
 
     Returns:
       The trained model with its history, validation metrics and measured speed-up.
@@ -308,6 +337,7 @@ def train_surrogate_with_expert_data(
         for name, value in entry.items():
             history.setdefault(name, []).append(value)
     params = result.state.params
-    metrics, speedup = evaluate_surrogate_pairs(model, params, val_pairs, scfg.k_max)
+    metrics, speedup = evaluate_surrogate_pairs(model, params, val_pairs, scfg.k_max,
+                                                expert_config=expert_config)
     logger.log("surrogate_trained", metrics=metrics, speedup=speedup)
     return SurrogateModelResult(model, params, history, metrics, speedup)
