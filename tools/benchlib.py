@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
-import platform
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -24,26 +22,9 @@ def parse_args(description: str) -> argparse.Namespace:
 
 
 def machine_info() -> dict[str, Any]:
-    import jax  # imported here so `--help` stays fast
+    from acbo_training import machine_info as info  # imported here so `--help` stays fast
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "devices": [str(d) for d in jax.devices()],
-        "date": time.strftime("%Y-%m-%d"),
-        "load_avg_1m": os.getloadavg()[0],  # the machine may be shared with other jobs
-    }
+    return info()
 
 
 def best_time(fn: Callable[[], Any], *, repeats: int = 5) -> float:

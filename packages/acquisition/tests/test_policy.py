@@ -87,3 +87,22 @@ def test_action_round_trip_and_errors(small_state, h):
     t = small_state.buffer.variables.index(small_state.target)
     with pytest.raises(errors.InvalidInterventionError, match="not intervenable"):
         aq.intervention_for_action(small_state, t, 0, k)
+
+
+def test_avoid_takes_the_most_probable_untried_action(params, small_state, h):
+    k = h.TINY.n_value_bins
+    out = jax.tree_util.tree_map(lambda a: a[0], aq.apply_policy(
+        params, aq.stack_inputs([aq.encode_state(small_state)]), config=h.TINY))
+    d = len(small_state.buffer.variables)
+    joint = np.asarray(aq.action_probs(out))[:d]
+    order = np.argsort(-joint.ravel(), kind="stable")
+    first, second = divmod(int(order[0]), k), divmod(int(order[1]), k)
+    choose = lambda avoid: aq.select_intervention(  # noqa: E731
+        params, small_state, key=jax.random.key(1), config=h.TINY, avoid=avoid)
+    assert choose([]) == aq.intervention_for_action(small_state, *first, k)
+    assert choose([first]) == aq.intervention_for_action(small_state, *second, k)
+    # every action avoided: the constraint is dropped rather than choosing nothing
+    everything = [(v, b) for v in range(d) for b in range(k)]
+    assert choose(everything) == choose([])
+    with pytest.raises(errors.InvalidInterventionError, match="avoided action"):
+        choose([(d + 5, 0)])

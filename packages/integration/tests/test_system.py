@@ -132,3 +132,11 @@ def test_pipeline_has_the_experts_interface(system, scm):
     result = pipeline(scm, key=jax.random.key(2), config=cfg)
     assert isinstance(result, ParentScaleResult) and result.T == 2
     assert result.method == "acbo_offline"
+
+
+def test_noiseless_runs_never_repeat_an_intervention(system, scm):
+    assert system.run_config.noiseless
+    result = system.run_optimization(scm, 6, use_online_grpo=False, key=jax.random.key(3))
+    chosen = [(tuple(do["targets"])[0], round(float(next(iter(do["values"].values()))), 9))
+              for do in result.interventions]
+    assert len(set(chosen)) == len(chosen)

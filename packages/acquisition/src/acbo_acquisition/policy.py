@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import haiku as hk
@@ -17,7 +17,7 @@ from acbo_acquisition.config import (
     DEFAULT_POLICY,
     PolicyConfig,
 )
-from acbo_acquisition.distribution import mode_action, sample_actions
+from acbo_acquisition.distribution import action_probs, mode_action, sample_actions
 from acbo_acquisition.errors import ConfigError
 from acbo_acquisition.features import (
     N_FEATURES,
@@ -81,9 +81,19 @@ def apply_policy(params: hk.Params, inputs: PolicyInputs, *, config: PolicyConfi
 
 
 @functools.partial(jax.jit, static_argnames=("config", "greedy"))
-def _choose(params: hk.Params, inputs: PolicyInputs, key: jax.Array, *, config: PolicyConfig,
-            greedy: bool) -> tuple[jax.Array, jax.Array]:
+def _choose(params: hk.Params, inputs: PolicyInputs, key: jax.Array, avoid: jax.Array | None,
+            *, config: PolicyConfig, greedy: bool) -> tuple[jax.Array, jax.Array]:
     out = make_policy(config).apply(params, inputs)
+    if avoid is not None:  # the most probable joint action outside ``avoid`` ([D, K] bool)
+        joint = jnp.log(action_probs(out))
+        allowed = inputs.intervenable[:, None] & ~avoid
+        joint = jnp.where(allowed.any(), jnp.where(allowed, joint, -jnp.inf), joint)
+        if not greedy:
+            flat = jax.random.categorical(key, joint.reshape(-1))
+        else:
+            flat = jnp.argmax(joint.reshape(-1))
+        k = joint.shape[1]
+        return (flat // k).astype(jnp.int32), (flat % k).astype(jnp.int32)
     if greedy:
         return mode_action(out)
     variables, bins = sample_actions(out, key, 1)
@@ -145,6 +155,7 @@ def select_intervention(
     exploration_rate: float = 0.0,
     config: PolicyConfig = DEFAULT_POLICY,
     greedy: bool = True,
+    avoid: Sequence[tuple[int, int]] | None = None,
 ) -> pyr.PMap:
     """The next intervention for ``state``.
 
@@ -159,6 +170,10 @@ def select_intervention(
       exploration_rate: probability of a uniformly random intervention, in [0, 1].
       config: the network's configuration.
       greedy: take the policy's mode rather than sampling from it.
+      avoid: actions ``(variable index, bin)`` not to take (e.g. ones already tried when
+        observations are noiseless, so a repeat would teach nothing); with it, the policy's
+        most probable joint action among the others (or a sample from them). If every action
+        is avoided, none is.
 
     Returns:
       A single-variable perfect intervention (``acbo_core.create_perfect_intervention``).
@@ -185,5 +200,13 @@ def select_intervention(
     inputs = encode_state(state)
     d = inputs.features.shape[0]
     padded = jax.tree_util.tree_map(lambda a: a[0], stack_inputs([inputs], -(-d // 8) * 8))
-    variable, value_bin = _choose(params, padded, k_policy, config=config, greedy=greedy)
+    mask = None
+    if avoid is not None:
+        mask = np.zeros((padded.features.shape[0], config.n_value_bins), bool)
+        for v, b in avoid:
+            if not (0 <= v < d and 0 <= b < config.n_value_bins):
+                raise InvalidInterventionError(f"avoided action ({v}, {b}) is outside the "
+                                               f"{d} variables x {config.n_value_bins} bins")
+            mask[v, b] = True
+    variable, value_bin = _choose(params, padded, k_policy, mask, config=config, greedy=greedy)
     return intervention_for_action(state, int(variable), int(value_bin), config.n_value_bins)

@@ -22,7 +22,6 @@ import dataclasses
 import json
 import os
 import pathlib
-import platform
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -56,6 +55,7 @@ from acbo_training import (
     generate_from_config,
     graph_id,
     load_expert_trajectories,
+    machine_info,
     split_by_graph,
     train_acquisition_component,
     train_surrogate_component,
@@ -330,20 +330,6 @@ def _record_timing(run: RunDir, stage: str, seconds: float, did_work: bool = Tru
     ac.save_json(json.dumps(timings), path)
 
 
-def _machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "jax": jax.__version__,
-            "devices": [str(d) for d in jax.devices()]}
-
-
 def evaluate_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger: RunLogger
                    ) -> dict[str, Any]:
     """Evaluates the saved system and writes the report; returns the report's dict.
@@ -391,7 +377,7 @@ def evaluate_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger
     doc = {
         "title": "ACBO evaluation report",
         "created": time.strftime("%Y-%m-%d %H:%M"),
-        "machine": _machine(),
+        "machine": machine_info(),
         "config": config_to_dict(cfg),
         "success_criteria": [c.to_dict() for c in criteria],
         "convergence": report.convergence(),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import haiku as hk
@@ -147,8 +147,8 @@ class TrainedACBOSystem:
                                      config=self.surrogate_config.model)
 
     def select_intervention(self, state: AcquisitionState, exploration_rate: float = 0.1, *,
-                            key: jax.Array | None = None, params: hk.Params | None = None
-                            ) -> pyr.PMap:
+                            key: jax.Array | None = None, params: hk.Params | None = None,
+                            avoid: Sequence[tuple[int, int]] | None = None) -> pyr.PMap:
         """The policy's intervention for ``state`` (its mode), or with probability
         ``exploration_rate`` a uniformly random one.
 
@@ -157,11 +157,12 @@ class TrainedACBOSystem:
           exploration_rate: in [0, 1].
           key: PRNG key (default: one derived from ``state.step``, so a call is repeatable).
           params: policy parameters to use instead of the trained ones (online fine-tuning).
+          avoid: policy actions ``(variable index, value bin)`` not to take.
         """
         key = jax.random.key(int(state.step)) if key is None else key
         return aq.select_intervention(
             self.acquisition_params if params is None else params, state, key=key,
-            exploration_rate=exploration_rate, config=self.policy_config)
+            exploration_rate=exploration_rate, config=self.policy_config, avoid=avoid)
 
     def run_optimization(self, scm: Mapping[str, Any], n_steps: int = 30,
                          use_online_grpo: bool = True, *, key: jax.Array | None = None,
@@ -189,14 +190,22 @@ class TrainedACBOSystem:
         config = dataclasses.replace(self.run_config, T=n_steps)
         online = _Online(self, jax.random.fold_in(key, 7)) if use_online_grpo else None
         metrics: list[dict[str, float]] = []
+        # Observations are exact interventional means when noiseless: a repeated intervention
+        # would return the same number and teach nothing, so the policy's actions already taken
+        # are avoided (its most probable untried action is taken instead).
+        tried: list[tuple[int, int]] | None = [] if config.noiseless else None
+        n_bins = self.policy_config.n_value_bins
 
         def choose(state: AcquisitionState, step_key: jax.Array) -> pyr.PMap:
             params = None
             if online is not None:
                 params, m = online.update(state)
                 metrics.append(m)
-            return self.select_intervention(state, exploration_rate, key=step_key,
-                                            params=params)
+            do = self.select_intervention(state, exploration_rate, key=step_key, params=params,
+                                          avoid=tried)
+            if tried is not None:
+                tried.append(aq.action_for_intervention(state, do, n_bins))
+            return do
 
         record = run_method(scm, choose, self.predict_posterior, key=key, config=config,
                             method="acbo" if use_online_grpo else "acbo_offline")

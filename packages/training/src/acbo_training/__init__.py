@@ -43,7 +43,7 @@ from acbo_training.pipelines import (
     train_complete_acbo_system,
     train_surrogate_component,
 )
-from acbo_training.runlog import RunLogger
+from acbo_training.runlog import RunLogger, machine_info
 from acbo_training.surrogate_pipeline import (
     SurrogateConfig,
     SurrogateModelResult,
@@ -73,7 +73,7 @@ __version__ = "0.1.0"
 __all__ = [
     "TrainingConfig", "config_from_dict", "config_to_dict", "load_toml", "apply_overrides",
     "ConfigError", "CorruptShardError", "DatasetMismatchError", "TaskFailedError",
-    "EXECUTORS", "run_tasks", "RunLogger",
+    "EXECUTORS", "run_tasks", "RunLogger", "machine_info",
     "TrainState", "TrainingInterrupted", "LoopResult", "run_training",
     "data_mesh", "replicate", "shard_batch",
     "SCMDistribution", "DemonstrationSet", "generate_demonstrations", "load_demonstrations",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
+import platform
 import sys
 import time
 from collections.abc import Iterator
@@ -12,7 +14,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-__all__ = ["RunLogger"]
+__all__ = ["RunLogger", "machine_info"]
 
 _LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
 
@@ -70,3 +72,22 @@ class RunLogger:
 
 def _short(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def machine_info() -> dict[str, Any]:
+    """What a measurement ran on: CPU model, cores, platform, versions, devices, date and the
+    1-minute load (the machine may be shared with other jobs)."""
+    import jax
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "jax": jax.__version__,
+            "devices": [str(d) for d in jax.devices()], "date": time.strftime("%Y-%m-%d"),
+            "load_avg_1m": os.getloadavg()[0]}
