@@ -4,7 +4,7 @@
 training layer's (:class:`acbo_training.PipelineConfig`); ``[online]`` is the system's online
 GRPO and ``[evaluation]`` what the report measures. The embedded default
 (``acbo/configs/quickstart.toml``) is what ``acbo-train run`` uses without ``--config``: a run
-sized to finish in about a quarter of an hour on two CPU cores.
+sized to finish in about a quarter of an hour on two CPU cores (14 min measured).
 """
 
 from __future__ import annotations
