@@ -74,6 +74,7 @@ def test_report_summaries():
     assert rep.methods() == ["a", "b"]
     np.testing.assert_allclose(rep.final_gap("b"), [0.5, 0.5])
     assert rep.decision_time()["a"]["median_seconds"] == pytest.approx(0.2)
+    assert rep.setup_time() == {"a": 1.0, "b": 1.0}
     assert {"d": 5, "source": "a", "f1": 1.0, "n": 2} in rep.posterior_accuracy()
 
 

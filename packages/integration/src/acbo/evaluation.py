@@ -173,6 +173,12 @@ class EvaluationReport:
                       "median_seconds": float(np.median(times))}
         return out
 
+    def setup_time(self) -> dict[str, float]:
+        """Per method: mean seconds before the first decision (data, and for PARENT_SCALE its
+        per-graph posterior model, e.g. the doubly robust prior's fits)."""
+        return {m: float(np.mean([r.setup_seconds for r in self._of(m)]))
+                for m in self.methods()}
+
     def posterior_accuracy(self) -> list[dict[str, Any]]:
         """Final-posterior MAP F1 by method and d (methods with a posterior of their own)."""
         rows = []

@@ -371,9 +371,12 @@ def evaluate_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger
         "transfer": {k: v for k, v in transfer.items() if k not in ("rows", "sizes")},
     }
     if "acbo" in decision and report.baseline in decision:
-        components["speed"] = {"decision_speedup_vs_expert":
-                               decision[report.baseline]["median_seconds"]
-                               / max(decision["acbo"]["median_seconds"], 1e-12)}
+        setup = report.setup_time()
+        components["speed"] = {
+            "decision_speedup_vs_expert": decision[report.baseline]["median_seconds"]
+            / max(decision["acbo"]["median_seconds"], 1e-12),
+            "setup_seconds_acbo": setup["acbo"],
+            f"setup_seconds_{report.baseline}": setup[report.baseline]}
     doc = {
         "title": "ACBO evaluation report",
         "created": time.strftime("%Y-%m-%d %H:%M"),
