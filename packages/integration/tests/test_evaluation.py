@@ -93,3 +93,20 @@ def test_bad_evaluation_requests(system, scm):
         evaluate_system_performance(system, [scm], "bogus")
     with pytest.raises(ConfigError, match="at least one"):
         evaluate_methods({"random": BASELINES["random"]}, [], seeds=(0,))
+
+
+def test_another_system_is_never_read_from_the_cache(system, scm, tmp_path):
+    import jax.numpy as jnp
+
+    from acbo import system_fingerprint
+
+    kw = dict(baselines=(), seeds=(0,), n_steps=2, cache_dir=tmp_path)
+    evaluate_system_performance(system, [scm], "random", **kw)
+    n_files = len(list(tmp_path.glob("acbo-*.json")))
+    other = dataclasses.replace(system, acquisition_params=jax.tree_util.tree_map(
+        lambda a: jnp.asarray(a) + 0.01, system.acquisition_params))
+    assert system_fingerprint(other) != system_fingerprint(system)
+    evaluate_system_performance(other, [scm], "random", **kw)
+    assert len(list(tmp_path.glob("acbo-*.json"))) == 2 * n_files
+    evaluate_system_performance(system, [scm], "random", **kw)  # the first one: read back
+    assert len(list(tmp_path.glob("acbo-*.json"))) == 2 * n_files

@@ -34,6 +34,7 @@ from acbo.evaluation import (
     evaluate_system_performance,
     gap_curve,
     scenarios_from_trajectories,
+    system_fingerprint,
     true_optimum,
 )
 from acbo.persistence import SYSTEM_FORMAT_VERSION, load_system, save_system
@@ -51,7 +52,7 @@ __all__ = [
     "EvaluationReport", "RunSummary", "OptimizationScenario", "BASELINES", "true_optimum",
     "gap_curve", "evaluate_methods", "evaluate_system_performance",
     "evaluate_surrogate_accuracy", "evaluate_acquisition_performance",
-    "scenarios_from_trajectories",
+    "scenarios_from_trajectories", "system_fingerprint",
     "Criterion", "write_report", "read_report",
     "ACBOConfig", "EvaluationConfig", "load_config", "default_config_text",
 ]

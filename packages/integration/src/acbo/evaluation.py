@@ -44,7 +44,7 @@ from acbo_training import (
 )
 
 __all__ = ["MethodFn", "RunSummary", "EvaluationReport", "true_optimum", "gap_curve",
-           "scenarios_from_trajectories",
+           "scenarios_from_trajectories", "system_fingerprint",
            "evaluate_methods", "evaluate_system_performance", "evaluate_surrogate_accuracy",
            "evaluate_acquisition_performance", "OptimizationScenario", "BASELINES"]
 
@@ -205,8 +205,8 @@ def evaluate_methods(methods: Mapping[str, MethodFn], test_scms: Sequence[Mappin
                      seeds: Sequence[int] = (0, 1, 2),
                      config: ParentScaleConfig = ParentScaleConfig(),  # noqa: B008
                      cache_dir: str | pathlib.Path | None = None,
-                     logger: RunLogger | None = None, baseline: str = "parent_scale"
-                     ) -> EvaluationReport:
+                     logger: RunLogger | None = None, baseline: str = "parent_scale",
+                     cache_tags: Mapping[str, str] | None = None) -> EvaluationReport:
     """Runs every method on every (SCM, seed), paired by key.
 
     Args:
@@ -217,6 +217,9 @@ def evaluate_methods(methods: Mapping[str, MethodFn], test_scms: Sequence[Mappin
       cache_dir: one JSON file per finished run: an interrupted evaluation resumes there.
       logger: progress.
       baseline: the method the system is compared with.
+      cache_tags: per method, a fingerprint of what it runs (e.g. a trained system's
+        parameters), part of its cached files' names so that another system is never read
+        back as this one.
     """
     if not test_scms or not seeds or not methods:
         raise ConfigError("evaluation needs at least one test SCM, one seed and one method")
@@ -230,7 +233,8 @@ def evaluate_methods(methods: Mapping[str, MethodFn], test_scms: Sequence[Mappin
     with logger.progress(len(jobs), "evaluation") as bar:
         for method, i, seed in jobs:
             scm = test_scms[i]
-            path = None if cache is None else cache / _cache_name(method, scm, seed, config)
+            tag = (cache_tags or {}).get(method, "")
+            path = None if cache is None else cache / _cache_name(method, scm, seed, config, tag)
             if path is not None and path.exists():
                 runs.append(RunSummary.from_json(json.loads(path.read_text())))
             else:
@@ -248,11 +252,21 @@ def evaluate_methods(methods: Mapping[str, MethodFn], test_scms: Sequence[Mappin
     return EvaluationReport(tuple(runs), baseline)
 
 
-def _cache_name(method: str, scm: Mapping[str, Any], seed: int, config: ParentScaleConfig
-                ) -> str:
-    digest = hashlib.sha256(json.dumps(dataclasses.asdict(config), sort_keys=True,
-                                       default=str).encode()).hexdigest()[:10]
+def _cache_name(method: str, scm: Mapping[str, Any], seed: int, config: ParentScaleConfig,
+                tag: str = "") -> str:
+    digest = hashlib.sha256((json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
+                             + tag).encode()).hexdigest()[:10]
     return f"{method}-{graph_id(scm)}-{seed}-{digest}.json"
+
+
+def system_fingerprint(system: Any) -> str:
+    """A digest of a system's parameters and settings (changes whenever they do)."""
+    h = hashlib.sha256()
+    for tree in (system.surrogate_params, system.acquisition_params):
+        for leaf in jax.tree_util.tree_leaves(tree):
+            h.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+    h.update(repr((system.surrogate_config, system.policy_config, system.online)).encode())
+    return h.hexdigest()[:16]
 
 
 def evaluate_system_performance(system: Any, test_scms: Sequence[Mapping[str, Any]],
@@ -291,7 +305,9 @@ def evaluate_system_performance(system: Any, test_scms: Sequence[Mapping[str, An
                                                                            config=cfg)}
     methods |= {n: BASELINES[n] for n in names}
     return evaluate_methods(methods, test_scms, seeds=seeds, config=config,
-                            cache_dir=cache_dir, logger=logger, baseline=reference)
+                            cache_dir=cache_dir, logger=logger, baseline=reference,
+                            cache_tags={"acbo": f"{system_fingerprint(system)}-"
+                                                f"{int(use_online_grpo)}"})
 
 
 def evaluate_surrogate_accuracy(surrogate: SurrogateModelResult,
