@@ -13,6 +13,7 @@ from acbo_core.checkpoints import (
     load_checkpoint,
     read_checkpoint_info,
     save_checkpoint,
+    write_directory,
 )
 from acbo_core.generators import (
     chain_scm,
@@ -101,6 +102,7 @@ __all__ = [
     "ParentSetPosterior", "AcquisitionState", "create_acquisition_state", "best_target_value",
     # files
     "CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint_info",
+    "write_directory",
     "SCHEMA_VERSION", "scm_to_json", "scm_from_json", "buffer_to_json", "buffer_from_json",
     "posterior_to_json", "posterior_from_json", "save_json", "save_scm", "load_scm",
 ]

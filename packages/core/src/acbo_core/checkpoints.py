@@ -18,7 +18,7 @@ import os
 import pathlib
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -26,7 +26,8 @@ import numpy as np
 
 from acbo_core.errors import CheckpointError
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint_info"]
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint_info",
+           "write_directory"]
 
 _SIDECAR = "checkpoint.json"
 _ARRAYS = "arrays.npz"
@@ -69,12 +70,30 @@ def save_checkpoint(
     sidecar = {"kind": kind, "format_version": int(format_version), "config": dict(config or {}),
                "metadata": dict(metadata or {}), "paths": paths}
     text = json.dumps(sidecar, indent=1, allow_nan=False)  # fails before anything is written
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
-    try:
+
+    def fill(tmp: pathlib.Path) -> None:
         with open(tmp / _ARRAYS, "wb") as f:
             np.savez(f, **arrays)  # type: ignore[arg-type]
         (tmp / _SIDECAR).write_text(text)
+
+    write_directory(path, fill)
+    return path
+
+
+def write_directory(path: str | os.PathLike[str],
+                    fill: Callable[[pathlib.Path], None]) -> pathlib.Path:
+    """Writes a directory atomically: ``fill(tmp)`` builds it beside ``path``, then it is
+    renamed into place (replacing an existing one), so a crash leaves the old directory or the
+    new one, never half of one.
+
+    Returns:
+      ``path``.
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+    try:
+        fill(tmp)
         old = None
         if path.exists():
             old = path.parent / f".{path.name}.old-{os.getpid()}"

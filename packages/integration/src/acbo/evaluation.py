@@ -23,7 +23,12 @@ import numpy as np
 
 import acbo_core as ac
 import acbo_surrogate as sur
-from acbo_acquisition import GRPOProblems, expected_rewards, make_grpo_problems
+from acbo_acquisition import (
+    GRPOProblems,
+    expected_rewards,
+    make_grpo_problems,
+    select_intervention,
+)
 from acbo_core.errors import ConfigError
 from acbo_expert import (
     ParentScaleConfig,
@@ -380,8 +385,6 @@ def evaluate_acquisition_performance(acquisition: AcquisitionModelResult,
 
 
 def _greedy(acquisition: AcquisitionModelResult, state: ac.AcquisitionState) -> str:
-    from acbo_acquisition import select_intervention
-
     do = select_intervention(acquisition.params, state, key=jax.random.key(0),
                              config=acquisition.config.policy)
     return str(tuple(do["targets"])[0])

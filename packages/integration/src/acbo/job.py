@@ -48,7 +48,6 @@ from acbo_training import (
     AcquisitionModelResult,
     ExpertTrajectory,
     RunLogger,
-    SCMDistribution,
     SurrogateModelResult,
     config_to_dict,
     expert_posterior_fn,
@@ -56,9 +55,9 @@ from acbo_training import (
     graph_id,
     load_expert_trajectories,
     machine_info,
-    split_by_graph,
     train_acquisition_component,
     train_surrogate_component,
+    train_validation_split,
 )
 
 __all__ = ["RunDir", "load_trajectories", "generate_stage", "train_stage", "evaluate_stage",
@@ -133,15 +132,6 @@ def load_trajectories(run: RunDir) -> list[ExpertTrajectory]:
         raise CheckpointError(f"no demonstrations in {str(run.root)!r} yet: run "
                               "`acbo-train generate` (or `acbo-train run`) first")
     return load_expert_trajectories(run / "demonstrations")
-
-
-def _split(run: RunDir, trajectories: Sequence[ExpertTrajectory]
-           ) -> tuple[list[ExpertTrajectory], list[ExpertTrajectory]]:
-    """The training layer's split by graph (same seed, same split)."""
-    tcfg = run.config.training
-    train, val = split_by_graph(trajectories, tcfg.validation_split,
-                                key=jax.random.key(tcfg.random_seed))
-    return train, (val or train)
 
 
 def _train_surrogate(run: RunDir, trajectories: Sequence[ExpertTrajectory],
@@ -222,7 +212,7 @@ def train_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger: R
     metrics = {f"surrogate_{k}": float(v) for k, v in s_meta["validation_metrics"].items()}
     metrics["surrogate_speedup"] = float(s_meta["speedup_estimate"])
     metrics |= {f"acquisition_{k}": float(v) for k, v in p_meta["validation_metrics"].items()}
-    train, _ = _split(run, trajectories)
+    train, _ = train_validation_split(trajectories, run.config.training)
     system = TrainedACBOSystem(s_config, s_params, p_config, p_params,
                                run_config=run.config.expert, online=run.config.online,
                                training_scms=tuple(t.scm for t in train),
@@ -256,8 +246,7 @@ def transfer_test(system: TrainedACBOSystem, config: ACBOConfig, logger: RunLogg
     rows: list[dict[str, Any]] = []
     out: dict[str, Any] = {}
     for d in (base, base * ev.transfer_factor):
-        sizes = SCMDistribution(dist.graph, (d, d), dist.expected_degree, dist.mechanism,
-                                dist.noise_scale, dist.weight_range)
+        sizes = dataclasses.replace(dist, n_vars=(d, d))
         key = jax.random.key(config.training.random_seed + 104729 + d)
         f1_s, f1_e, t_s, t_e = [], [], 0.0, 0.0
         expert = expert_posterior_fn(config.expert, k_max=system.surrogate_config.model.k_max)
@@ -340,7 +329,7 @@ def evaluate_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger
     start = time.perf_counter()
     system = load_system(run / "system")
     cfg = run.config
-    train, val = _split(run, trajectories)
+    train, val = train_validation_split(trajectories, run.config.training)
     surrogate = SurrogateModelResult(system.surrogate_config, system.surrogate_params, {}, {},
                                      float("nan"))
     s_metrics = evaluate_surrogate_accuracy(surrogate, val, expert_config=cfg.expert)

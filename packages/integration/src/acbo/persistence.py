@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import shutil
-import tempfile
 from typing import Any
 
 import acbo_acquisition as aq
@@ -34,10 +32,8 @@ def save_system(system: TrainedACBOSystem, path: str | os.PathLike[str]) -> path
     Returns:
       The directory.
     """
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+
+    def fill(tmp: pathlib.Path) -> None:
         sur.save_surrogate(tmp / "surrogate", system.surrogate_params, system.surrogate_config)
         aq.save_policy(tmp / "policy", system.acquisition_params, system.policy_config)
         scms = [json.loads(ac.scm_to_json(s)) for s in system.training_scms]
@@ -48,14 +44,8 @@ def save_system(system: TrainedACBOSystem, path: str | os.PathLike[str]) -> path
                 "performance_metrics": {k: float(v)
                                         for k, v in system.performance_metrics.items()}}
         ac.save_json(json.dumps(meta, indent=2), tmp / "system.json")
-        old = path.with_name(f".{path.name}.old")
-        if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return path
+
+    return ac.write_directory(path, fill)
 
 
 def _read_meta(path: pathlib.Path) -> dict[str, Any]:

@@ -24,7 +24,12 @@ import pyrsistent as pyr
 import acbo_acquisition as aq
 import acbo_surrogate as sur
 from acbo.target_model import model_tables
-from acbo_core import AcquisitionState, ExperienceBuffer, ParentSetPosterior
+from acbo_core import (
+    AcquisitionState,
+    ExperienceBuffer,
+    ParentSetPosterior,
+    create_perfect_intervention,
+)
 from acbo_core.errors import ConfigError
 from acbo_expert import ParentScaleConfig, ParentScaleResult, run_method
 
@@ -209,10 +214,8 @@ class TrainedACBOSystem:
 
         record = run_method(scm, choose, self.predict_posterior, key=key, config=config,
                             method="acbo" if use_online_grpo else "acbo_offline")
-        interventions = tuple(pyr.pmap({"type": "perfect", "targets": frozenset(v),
-                                        "values": pyr.pmap(dict(zip(v, x, strict=True)))})
-                              for v, x in zip(record.intervention_set,
-                                              record.intervention_values, strict=True))
+        interventions = tuple(create_perfect_intervention(v, x) for v, x in zip(
+            record.intervention_set, record.intervention_values, strict=True))
         return OptimizationResult(interventions, record.current_y, record.global_opt,
                                   record.posterior_probabilities, record.step_seconds,
                                   tuple(metrics), record)

@@ -42,6 +42,7 @@ from acbo_training.pipelines import (
     train_acquisition_component,
     train_complete_acbo_system,
     train_surrogate_component,
+    train_validation_split,
 )
 from acbo_training.runlog import RunLogger, machine_info
 from acbo_training.surrogate_pipeline import (
@@ -88,6 +89,6 @@ __all__ = [
     "extract_surrogate_training_data", "train_surrogate_with_expert_data",
     "evaluate_surrogate_pairs", "expert_posterior_fn",
     "PipelineConfig", "DemonstrationConfig", "load_pipeline_config", "generate_from_config",
-    "ACBOTrainingResult",
+    "ACBOTrainingResult", "train_validation_split",
     "train_surrogate_component", "train_acquisition_component", "train_complete_acbo_system",
 ]

@@ -45,6 +45,7 @@ __all__ = [
     "load_pipeline_config",
     "generate_from_config",
     "ACBOTrainingResult",
+    "train_validation_split",
     "train_surrogate_component",
     "train_acquisition_component",
     "train_complete_acbo_system",
@@ -68,8 +69,11 @@ class ACBOTrainingResult:
     validation_ids: tuple[str, ...]
 
 
-def _split(trajectories: Sequence[ExpertTrajectory], config: TrainingConfig
-           ) -> tuple[list[ExpertTrajectory], list[ExpertTrajectory]]:
+def train_validation_split(trajectories: Sequence[ExpertTrajectory], config: TrainingConfig
+                           ) -> tuple[list[ExpertTrajectory], list[ExpertTrajectory]]:
+    """The pipelines' split by graph (``config.validation_split``, key
+    ``config.random_seed``); with no held-out graph, validation falls back to the training
+    trajectories."""
     train, val = split_by_graph(trajectories, config.validation_split,
                                 key=jax.random.key(config.random_seed))
     return train, (val or train)
@@ -91,7 +95,7 @@ def train_surrogate_component(
     """Trains only the surrogate (validation on held-out graphs); ``expert_config`` is the
     demonstrations' expert settings, for the speed-up measurement."""
     tcfg = training_config or TrainingConfig()
-    train, val = _split(trajectories, tcfg)
+    train, val = train_validation_split(trajectories, tcfg)
     return train_surrogate_with_expert_data(
         extract_surrogate_training_data(train), config, tcfg,
         validation_examples=extract_surrogate_training_data(val),
@@ -110,7 +114,7 @@ def train_acquisition_component(
 ) -> AcquisitionModelResult:
     """Trains only the policy; states carry the surrogate's posteriors when one is given."""
     tcfg = training_config or TrainingConfig()
-    train, val = _split(trajectories, tcfg)
+    train, val = train_validation_split(trajectories, tcfg)
     predict = None if surrogate_result is None else surrogate_result.predict_posterior
     with compute_precision(tcfg):
         return train_acquisition_with_expert_warmstart(
@@ -146,7 +150,7 @@ def train_complete_acbo_system(
     tcfg = training_config or TrainingConfig()
     logger = logger or RunLogger(level=tcfg.log_level, progress=False)
     root = pathlib.Path(output_dir) if output_dir is not None else None
-    train, val = _split(expert_trajectories, tcfg)
+    train, val = train_validation_split(expert_trajectories, tcfg)
     logger.log("split", train=len(train), validation=len(val))
     surrogate = train_surrogate_component(expert_trajectories, surrogate_config,
                                           training_config=tcfg,
