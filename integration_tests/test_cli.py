@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
-import time
 
 import jax
 import pytest
 
+import acbo
 import acbo_core as ac
 from acbo.cli import EXIT_CONFIG, EXIT_INPUT, EXIT_INTERRUPTED, main
 
@@ -135,27 +136,86 @@ def test_optimize_an_scm_from_json(tiny_run, tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[:4] == out.splitlines()[:4]
 
 
+# The first `acbo-train` of the Ctrl-C test: the CLI, except that it stops itself (SIGSTOP) right
+# after the first checkpoint of surrogate pre-training is on disk, so that the test's Ctrl-C lands
+# in the middle of training on a machine of any speed or load (nothing is timed).
+_STOP_AT_THE_FIRST_CHECKPOINT = """
+import os, pathlib, signal, sys
+import acbo_training.loop as loop
+from acbo.cli import main
+save = loop.save_checkpoint
+def save_then_stop(path, *args, **kwargs):
+    save(path, *args, **kwargs)
+    if pathlib.Path(path).name == "surrogate-pretrain":
+        loop.save_checkpoint = save
+        os.kill(os.getpid(), signal.SIGSTOP)  # the test sends Ctrl-C, then SIGCONT
+loop.save_checkpoint = save_then_stop
+sys.exit(main())
+"""
+HANG_GUARD_S = 3600  # only against a hang: a loaded machine is slower, never wrong
+
+
+@pytest.mark.skipif(not hasattr(os, "waitid") or not hasattr(signal, "SIGSTOP"),
+                    reason="waitid and SIGSTOP (POSIX)")
 def test_ctrl_c_saves_and_the_same_command_resumes(tmp_path):
-    config = _config(tmp_path, pretrain=150)
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "acbo.cli", "train", "--component", "surrogate", "-o",
-           str(run), "-c", config, "-q"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    checkpoint = run / "checkpoints" / "surrogate-pretrain"
-    deadline = time.time() + 300
-    while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
-    assert proc.poll() is None, "training finished before it could be interrupted"
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == EXIT_INTERRUPTED, err
-    assert "run the same command again to resume" in err and "Traceback" not in err
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    # 3 pre-training steps of one example each and a checkpoint after every step: the child stops
+    # after step 1, Ctrl-C lands there (its handler runs within step 2 at the latest), and the
+    # resumed command does the rest
+    args = ["train", "--component", "surrogate", "-o", str(run), "-c",
+            _config(tmp_path, pretrain=3), "-q"]
+    for key_value in ("training.checkpoint_frequency=1", "surrogate.pretrain_batch_size=1"):
+        args += ["--set", key_value]
+    with open(tmp_path / "first.err", "w+") as err:
+        proc = subprocess.Popen([sys.executable, "-c", _STOP_AT_THE_FIRST_CHECKPOINT, *args],
+                                stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            # until the child stops at its checkpoint or exits (WNOWAIT: Popen still reaps it)
+            info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WSTOPPED | os.WNOWAIT)
+            stopped = info.si_code == os.CLD_STOPPED
+            if stopped:
+                proc.send_signal(signal.SIGINT)  # Ctrl-C, delivered once it runs again
+                proc.send_signal(signal.SIGCONT)
+            code = proc.wait(timeout=HANG_GUARD_S)
+        finally:
+            if proc.poll() is None:  # the test failed with the child stopped: never leave it
+                proc.kill()
+                proc.wait()
+        err.seek(0)
+        first = err.read()
+    assert stopped, f"exit code {code} without a pre-training checkpoint: {first}"
+    assert code == EXIT_INTERRUPTED, first
+    assert "run the same command again to resume" in first and "Traceback" not in first
+    done = subprocess.run([sys.executable, "-m", "acbo.cli", *args], capture_output=True,
+                          text=True, timeout=HANG_GUARD_S)
     assert done.returncode == 0, done.stderr
     events = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    interrupted = [e for e in events if e["event"] == "interrupted"]
     resumed = [e for e in events if e["event"] == "resumed"]
-    assert resumed and resumed[0]["step"] > 0
+    assert len(interrupted) == 1 and interrupted[0]["checkpoint"] == str(run / "checkpoints" /
+                                                                         "surrogate-pretrain")
+    assert len(resumed) == 1 and resumed[0]["checkpoint"] == interrupted[0]["checkpoint"]
+    assert 0 < resumed[0]["step"] == interrupted[0]["step"] < 3  # went on from the saved step
     assert (run / "models" / "surrogate").is_dir()
+
+
+def test_a_damaged_model_is_set_aside_and_rebuilt(tiny_run, tmp_path):
+    import shutil
+
+    run, config = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    arrays = copy / "models" / "surrogate" / "arrays.npz"
+    damaged = arrays.read_bytes()[:100]
+    arrays.write_bytes(damaged)  # truncated: its checksum no longer matches
+    (copy / "system" / "system.json").write_bytes(b"\xff")
+    assert main(["train", "-o", str(copy), "-c", config, "-q"]) == 0
+    events = [json.loads(line) for line in (copy / "log.jsonl").read_text().splitlines()]
+    aside = [e for e in events if e["event"] == "model_damaged"]
+    assert [pathlib.Path(e["path"]).name for e in aside] == ["surrogate"]
+    kept = list((copy / "models").glob("surrogate.damaged-*"))
+    assert len(kept) == 1 and (kept[0] / "arrays.npz").read_bytes() == damaged  # not deleted
+    acbo.load_system(copy / "system")  # rebuilt, and the system saved again over its own
 
 
 # -- error paths: one line, a documented exit code, no traceback ---------------------------------
@@ -271,5 +331,5 @@ def test_console_script_is_installed():
 
     exe = shutil.which("acbo-train") or os.path.join(os.path.dirname(sys.executable),
                                                      "acbo-train")
-    out = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=HANG_GUARD_S)
     assert out.returncode == 0 and "acbo-train" in out.stdout

@@ -17,7 +17,6 @@ d=100, k_max=3; 161,800 sets; the naive version is not run there).
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import statistics
 import sys
@@ -197,9 +196,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{metrics['max_abs_diff_reference']:.2e}; max |kernel - naive| (d30): "
           f"{d30['max_abs_diff_naive']:.2e}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": mach, "config": {**cfg, "d30": d30, "d100": d100},
-                       "metrics": metrics}, f, indent=2)
+        benchlib.write_json(args.json, {"machine": mach, "config": {**cfg, "d30": d30,
+                                                                     "d100": d100},
+                                        "metrics": metrics})
     return 0
 
 

@@ -7,11 +7,12 @@ Every benchmark takes ``--quick`` (a smoke run of at most about two minutes) and
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+
+BENCH_KIND = "acbo.benchmark"
 
 
 def parse_args(description: str) -> argparse.Namespace:
@@ -50,8 +51,15 @@ def report(title: str, config: Mapping[str, Any], metrics: Mapping[str, Any],
         shown = f"{value:.4g}" if isinstance(value, float) else str(value)
         print(f"{name.ljust(width)}  {shown}")
     if json_path:
-        path = pathlib.Path(json_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"machine": machine, "config": dict(config),
-                                    "metrics": dict(metrics)}, indent=1))
-        print(f"wrote {path}")
+        write_json(json_path, {"machine": machine, "config": dict(config),
+                               "metrics": dict(metrics)})
+
+
+def write_json(json_path: str, doc: Mapping[str, Any]) -> None:
+    """Writes a benchmark's JSON (strict: NaN as null) atomically. An existing file is replaced
+    only if it is a benchmark result written here; anything else is refused, not overwritten."""
+    import acbo_core as ac
+
+    path = pathlib.Path(json_path)
+    ac.save_json(ac.dumps_json({"kind": BENCH_KIND, **doc}, indent=1), path)
+    print(f"wrote {path}")

@@ -81,7 +81,9 @@ def test_full_report_writes_every_file_and_round_trips(tmp_path):
     paths = write_report(_full_report(), out)
     assert set(paths) == {"json", "markdown", *PLOTS}
     assert all(p.parent == out and p.is_file() for p in paths.values())
-    assert not list(out.glob(".*"))  # no temporary files left behind
+    # no temporary files left behind: only the marker that lets a later report replace it
+    assert [p.name for p in out.glob(".*")] == [".acbo-directory.json"]
+    assert not list(out.parent.glob(".*"))
 
     text = paths["json"].read_text()
     json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))

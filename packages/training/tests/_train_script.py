@@ -1,10 +1,15 @@
 """A tiny training run driven by acbo_training.run_training, for the resume tests.
 
-usage: python _train_script.py CHECKPOINT_DIR OUT.npz [--slow] [--devices N]
+usage: python _train_script.py CHECKPOINT_DIR OUT.npz [--stop-at STEP] [--devices N]
+
+--stop-at STEP: the process stops itself (SIGSTOP) before step STEP + 1, once the checkpoint of
+step STEP (a multiple of 5) is on disk, so that a test can signal it there on a machine of any
+speed; it goes on when continued (SIGCONT).
 """
 
+import os
+import signal
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -24,7 +29,7 @@ def batch_fn(key, step):
 
 def main():
     ckpt, out = sys.argv[1], sys.argv[2]
-    slow = "--slow" in sys.argv
+    stop_at = int(sys.argv[sys.argv.index("--stop-at") + 1]) if "--stop-at" in sys.argv else None
     n_dev = int(sys.argv[sys.argv.index("--devices") + 1]) if "--devices" in sys.argv else None
     opt = optax.adam(0.05)
     params = {"w": jnp.zeros(4), "b": jnp.zeros(())}
@@ -53,8 +58,8 @@ def main():
             return batch
 
     def step_fn(state, batch):
-        if slow:
-            time.sleep(0.05)
+        if stop_at is not None and int(state.step) == stop_at:
+            os.kill(os.getpid(), signal.SIGSTOP)  # the checkpoint of step `stop_at` is written
         return update(state, batch)
 
     init = TrainState(params, opt.init(params), jnp.asarray(0, jnp.int32))

@@ -181,7 +181,7 @@ def test_pipeline_config_from_toml(tmp_path):
     assert config.surrogate.batch_size == 8 and config.expert.T == 5
     with pytest.raises(ConfigError, match="unknown configuration key 'acquisition.grpo.foo'"):
         load_pipeline_config(path, ["acquisition.grpo.foo=1"])
-    with pytest.raises(ConfigError, match="expert: T must be"):
+    with pytest.raises(ConfigError, match="expert.T must be"):
         load_pipeline_config(path, ["expert.T=0"])
-    with pytest.raises(ConfigError, match="demonstrations.distribution: graph"):
+    with pytest.raises(ConfigError, match="demonstrations.distribution.graph must be"):
         load_pipeline_config(path, ['demonstrations.distribution.graph="tree"'])

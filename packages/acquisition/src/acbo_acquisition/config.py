@@ -10,8 +10,16 @@ import dataclasses
 import math
 
 from acbo_acquisition.errors import ConfigError
+from acbo_core.config_checks import check_finite, check_int
 
 __all__ = ["PolicyConfig", "ImitationConfig", "GRPOConfig", "AcquisitionConfig"]
+
+MAX_WIDTH = 4096
+"""Widest layer (or most value bins) a configuration may ask for."""
+MAX_LAYERS = 64
+"""Deepest network a configuration may ask for."""
+MAX_BATCH = 4096
+"""Largest batch (states, or interventions of a group) a configuration may ask for."""
 
 
 def _positive_int(cfg: object, *names: str) -> None:
@@ -26,6 +34,13 @@ def _non_negative(cfg: object, *names: str) -> None:
         value = getattr(cfg, name)
         if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
             raise ConfigError(f"{type(cfg).__name__}.{name} must be finite and >= 0, got {value!r}")
+
+
+def _bools(cfg: object, *names: str) -> None:
+    for name in names:
+        if not isinstance(getattr(cfg, name), bool):
+            raise ConfigError(f"{type(cfg).__name__}.{name} must be true or false, got "
+                              f"{getattr(cfg, name)!r}")
 
 
 def _positive(cfg: object, *names: str) -> None:
@@ -55,11 +70,11 @@ class PolicyConfig:
     n_value_bins: int = 21
 
     def __post_init__(self) -> None:
-        _positive_int(self, "hidden_dim", "n_layers", "n_heads", "widening_factor")
-        if isinstance(self.n_value_bins, bool) or not isinstance(self.n_value_bins, int) \
-                or self.n_value_bins < 2:
-            raise ConfigError(f"PolicyConfig.n_value_bins must be an int >= 2, got "
-                              f"{self.n_value_bins!r}")
+        check_int(self, "hidden_dim", 1, MAX_WIDTH)
+        _positive_int(self, "n_heads")
+        check_int(self, "n_layers", 1, MAX_LAYERS)
+        check_int(self, "widening_factor", 1, 64)
+        check_int(self, "n_value_bins", 2, MAX_WIDTH)
         if self.hidden_dim % self.n_heads:
             raise ConfigError(f"PolicyConfig.n_heads ({self.n_heads}) must divide hidden_dim "
                               f"({self.hidden_dim})")
@@ -94,9 +109,11 @@ class ImitationConfig:
     max_grad_norm: float = 1.0
 
     def __post_init__(self) -> None:
+        check_finite(self)
         _non_negative(self, "imitation_weight", "value_weight")
         _positive(self, "learning_rate", "max_grad_norm")
-        _positive_int(self, "batch_size")
+        check_int(self, "batch_size", 1, MAX_BATCH)
+        _bools(self, "use_behavioral_cloning", "grpo_warmstart")
         if isinstance(self.imitation_epochs, bool) or not isinstance(self.imitation_epochs, int) \
                 or self.imitation_epochs < 0:
             raise ConfigError(f"ImitationConfig.imitation_epochs must be an int >= 0, got "
@@ -137,11 +154,14 @@ class GRPOConfig:
     value_coef: float = 0.1
 
     def __post_init__(self) -> None:
-        _positive_int(self, "batch_size", "n_inner_updates")
+        check_finite(self)
+        _positive_int(self, "n_inner_updates")
+        check_int(self, "batch_size", 1, MAX_BATCH)
         if isinstance(self.group_size, bool) or not isinstance(self.group_size, int) \
                 or self.group_size < 2:
             raise ConfigError(f"GRPOConfig.group_size must be an int >= 2 (advantages are "
                               f"relative to the group), got {self.group_size!r}")
+        check_int(self, "group_size", 2, MAX_BATCH)
         _positive(self, "learning_rate", "clip_epsilon", "max_grad_norm")
         _non_negative(self, "kl_coef", "entropy_coef", "improvement_weight",
                       "entropy_drop_weight", "value_coef")

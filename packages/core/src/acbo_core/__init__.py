@@ -13,7 +13,6 @@ from acbo_core.checkpoints import (
     load_checkpoint,
     read_checkpoint_info,
     save_checkpoint,
-    write_directory,
 )
 from acbo_core.generators import (
     chain_scm,
@@ -71,12 +70,21 @@ from acbo_core.serialization import (
     load_scm,
     posterior_from_json,
     posterior_to_json,
-    save_json,
     save_scm,
     scm_from_json,
     scm_to_json,
 )
 from acbo_core.state import AcquisitionState, best_target_value, create_acquisition_state
+from acbo_core.storage import (
+    claim_directory,
+    directory_kind,
+    directory_lock,
+    dumps_json,
+    recover_directory,
+    save_json,
+    write_directory,
+    write_file,
+)
 
 __version__ = "0.1.0"
 
@@ -102,7 +110,8 @@ __all__ = [
     "ParentSetPosterior", "AcquisitionState", "create_acquisition_state", "best_target_value",
     # files
     "CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint_info",
-    "write_directory",
+    "write_directory", "write_file", "save_json", "dumps_json", "claim_directory",
+    "directory_kind", "recover_directory", "directory_lock",
     "SCHEMA_VERSION", "scm_to_json", "scm_from_json", "buffer_to_json", "buffer_from_json",
-    "posterior_to_json", "posterior_from_json", "save_json", "save_scm", "load_scm",
+    "posterior_to_json", "posterior_from_json", "save_scm", "load_scm",
 ]

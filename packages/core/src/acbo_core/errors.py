@@ -23,6 +23,9 @@ __all__ = [
     "GraphGenerationError",
     "CheckpointError",
     "ConfigError",
+    "OverwriteRefusedError",
+    "StorageError",
+    "LockedError",
 ]
 
 
@@ -87,3 +90,15 @@ class CheckpointError(ACBOError, ValueError):
 
 class ConfigError(ACBOError, ValueError):
     """Settings with an unknown key, a value of the wrong type, or a value out of range (named)."""
+
+
+class OverwriteRefusedError(ACBOError, FileExistsError):
+    """A write that would replace a file or directory ACBO did not write itself (named)."""
+
+
+class StorageError(ACBOError, OSError):
+    """A file or directory that cannot be written or read (permissions, read-only, full disk)."""
+
+
+class LockedError(ACBOError, RuntimeError):
+    """A directory another process holds locked (its pid is named)."""

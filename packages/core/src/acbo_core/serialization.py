@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +30,7 @@ from acbo_core.errors import SchemaError
 from acbo_core.posterior import ParentSetPosterior
 from acbo_core.samples import create_perfect_intervention
 from acbo_core.scm import create_scm
+from acbo_core.storage import save_json
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -40,7 +40,6 @@ __all__ = [
     "buffer_from_json",
     "posterior_to_json",
     "posterior_from_json",
-    "save_json",
     "load_scm",
     "save_scm",
 ]
@@ -64,11 +63,26 @@ def _dump(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=1, allow_nan=False)
 
 
+def _sorted_keys(value: Any) -> Any:
+    """Maps with their keys sorted (recursively): a pmap iterates in hash order, so without
+    this the same SCM's metadata would be written differently under another hash seed."""
+    if isinstance(value, dict):
+        return {k: _sorted_keys(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(v) for v in value]
+    return value
+
+
 def _load(text: str | bytes, schema: str) -> dict[str, Any]:
     try:
         doc = json.loads(text)
-    except json.JSONDecodeError as err:
+    except UnicodeDecodeError as err:
+        raise SchemaError(f"{schema}: not UTF-8 text ({err.reason} at byte {err.start})"
+                          ) from None
+    except ValueError as err:
         raise SchemaError(f"{schema}: not valid JSON ({err})") from None
+    except RecursionError:
+        raise SchemaError(f"{schema}: JSON nested too deeply") from None
     if not isinstance(doc, dict):
         raise SchemaError(f"{schema}: the document must be a JSON object")
     if doc.get("schema", schema) != schema:
@@ -167,7 +181,7 @@ def scm_to_json(scm: Mapping[str, Any]) -> str:
         "target": scm["target"],
         "intervention_ranges": {v: list(scm["intervention_ranges"][v]) for v in scm["variables"]},
         "intervenable": [v for v in scm["variables"] if v in scm["intervenable"]],
-        "metadata": _thaw(scm["metadata"]),
+        "metadata": _sorted_keys(_thaw(scm["metadata"])),
     })
 
 
@@ -270,22 +284,12 @@ def posterior_from_json(text: str | bytes) -> ParentSetPosterior:
 # -- files --------------------------------------------------------------------------------------
 
 
-def save_json(text: str, path: str | os.PathLike[str]) -> None:
-    """Writes a document atomically (temporary file in the same folder, then rename)."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_scm(scm: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
-    """Writes an SCM file atomically."""
+    """Writes an SCM file atomically (an existing file only if it is an SCM document).
+
+    Raises:
+      OverwriteRefusedError: ``path`` holds something else.
+    """
     save_json(scm_to_json(scm), path)
 
 
@@ -296,7 +300,10 @@ def load_scm(path: str | os.PathLike[str]) -> pyr.PMap:
       SchemaError: the file does not exist or is malformed (the message names it).
     """
     try:
-        text = pathlib.Path(path).read_text()
+        text = pathlib.Path(path).read_bytes()
     except OSError as err:
         raise SchemaError(f"cannot read SCM file {str(path)!r}: {err.strerror}") from None
-    return scm_from_json(text)
+    try:
+        return scm_from_json(text)
+    except SchemaError as err:
+        raise SchemaError(f"SCM file {str(path)!r}: {err}") from None

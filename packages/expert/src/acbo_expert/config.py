@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
+from acbo_core.config_checks import check_choice, check_finite, check_int, check_number
 from acbo_core.errors import ConfigError
 
 __all__ = ["ParentScaleConfig", "InvalidConfigError"]
 
 PRIORS = ("uniform", "doubly_robust")
 FEATURES = ("linear", "rff")
+GP_GRID_SETTINGS = 192
+"""Hyperparameter settings on the causal GP's grid (acbo_expert.causal_gp): the most
+``gp_ensemble`` can average over."""
+MAX_RFF_CELLS = 10_000_000
+"""Most ``n_obs * n_rff`` with random features: the regressions hold 128 sets x n_obs x n_rff
+floats at once (5 GB at the limit)."""
+
+# (lowest, highest) of each int setting. The highest are sizes a 24 GiB machine can hold (or a
+# run can finish); each is named in the message of a setting above it.
+_INTS = {
+    "n_obs": (1, 1_000_000), "n_int": (0, 10_000), "T": (1, 10_000),
+    "samples_per_step": (1, 10_000), "k_max": (0, 10), "n_bootstrap": (1, 10_000),
+    "dr_hidden": (1, 4096), "dr_steps": (1, 1_000_000), "n_rff": (1, 4096),
+    "noiseless_mc_samples": (1, 1_000_000), "max_surrogate_sets": (1, 10_000),
+    "grid_size": (2, 100_000), "refine_size": (2, 100_000), "gp_steps": (0, 100_000),
+    "gp_ensemble": (1, GP_GRID_SETTINGS),
+}
+MAX_T = _INTS["T"][1]
+"""Most optimisation steps of one run."""
 
 
 class InvalidConfigError(ConfigError):
@@ -95,38 +114,32 @@ class ParentScaleConfig:
     ei_xi: float = 0.0
 
     def __post_init__(self) -> None:
-        ints = {
-            "n_obs": 1, "n_int": 0, "T": 1, "samples_per_step": 1, "k_max": 0, "n_bootstrap": 1,
-            "dr_hidden": 1, "dr_steps": 1, "n_rff": 1, "noiseless_mc_samples": 1,
-            "max_surrogate_sets": 1, "grid_size": 2, "refine_size": 2, "gp_steps": 0,
-            "gp_ensemble": 1,
-        }
-        for name, low in ints.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise InvalidConfigError(f"{name} must be an int >= {low}, got {value!r}")
-        if self.prior not in PRIORS:
-            raise InvalidConfigError(f"prior must be one of {PRIORS}, got {self.prior!r}")
-        if self.features not in FEATURES:
-            raise InvalidConfigError(f"features must be one of {FEATURES}, got {self.features!r}")
+        error = InvalidConfigError
+        check_finite(self, error=error)
+        for name, (low, high) in _INTS.items():
+            check_int(self, name, low, high, error=error)
+        check_choice(self, "prior", PRIORS, error=error)
+        check_choice(self, "features", FEATURES, error=error)
         scales = tuple(self.rff_lengthscales) if isinstance(self.rff_lengthscales, tuple | list) \
             else ()
-        if not scales or not all(math.isfinite(float(v)) and float(v) > 0 for v in scales):
-            raise InvalidConfigError(
-                f"rff_lengthscales must be a non-empty tuple of positive numbers, got "
-                f"{self.rff_lengthscales!r}")
+        if not scales or not all(isinstance(v, int | float) and not isinstance(v, bool)
+                                 and v > 0 for v in scales):
+            raise error(
+                f"ParentScaleConfig.rff_lengthscales must be a non-empty tuple of positive "
+                f"numbers, got {self.rff_lengthscales!r}")
         object.__setattr__(self, "rff_lengthscales", tuple(float(v) for v in scales))
-        positive = ("sigma_y", "sigma_theta", "dr_learning_rate")
-        for name in positive:
-            value = float(getattr(self, name))
-            if not (math.isfinite(value) and value > 0):
-                raise InvalidConfigError(f"{name} must be finite and > 0, got {value!r}")
+        for name in ("sigma_y", "sigma_theta", "dr_learning_rate"):
+            check_number(self, name, 0.0, low_open=True, error=error)
         for name in ("dr_alpha", "prune_threshold", "dr_uniform_mix"):
-            value = float(getattr(self, name))
-            if not 0 <= value < 1:
-                raise InvalidConfigError(f"{name} must be in [0, 1), got {value!r}")
-        if not (math.isfinite(self.ei_xi) and self.ei_xi >= 0):
-            raise InvalidConfigError(f"ei_xi must be finite and >= 0, got {self.ei_xi!r}")
+            check_number(self, name, 0.0, 1.0, high_open=True, error=error)
+        check_number(self, "ei_xi", 0.0, error=error)
+        for name in ("noiseless", "minimize"):
+            if not isinstance(getattr(self, name), bool):
+                raise error(f"ParentScaleConfig.{name} must be true or false, got "
+                            f"{getattr(self, name)!r}")
+        if self.features == "rff" and self.n_obs * self.n_rff > MAX_RFF_CELLS:
+            raise error(f"ParentScaleConfig.n_obs x n_rff = {self.n_obs * self.n_rff} is more "
+                        f"than the limit {MAX_RFF_CELLS} with features='rff': lower one of them")
 
     def n_features(self, n_candidates: int) -> int:
         """Regression features the run needs observational samples for."""

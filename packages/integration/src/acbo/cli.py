@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import sys
 import traceback
@@ -33,8 +34,13 @@ what is done; the same command resumes. A run directory keeps its configuration:
 with another one is refused (use another --output).
 
 exit codes: 0 done, 1 internal error (a bug: please report the traceback), 2 bad usage or
-configuration, 3 bad input file or run directory, 130 interrupted (rerun to resume).
+configuration, 3 bad input or output file or run directory (unreadable, unwritable, full
+disk, not ACBO's), 130 interrupted (rerun to resume).
 """
+
+OPTIMIZATION_RESULT_KIND = "acbo.optimization_result"
+"""The ``kind`` of the JSON document ``optimize --json`` writes; an existing file at that path
+is replaced only if it is a document of this kind."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -96,6 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except ACBOError as err:
         return _fail(EXIT_INPUT, str(err))
+    except OSError as err:  # the environment (permissions, read-only or full disk), not a bug
+        where = ": ".join(str(f) for f in (err.filename, err.filename2) if f is not None)
+        return _fail(EXIT_INPUT, f"{err.strerror or err}{': ' + where if where else ''}")
     except Exception:  # a bug, not a user error: show where
         traceback.print_exc()
         return _fail(EXIT_INTERNAL, "internal error (see the traceback above)")
@@ -107,13 +116,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "config":
         print(default_config_text(), end="")
         return EXIT_OK
+    if args.command == "optimize":  # before anything runs: a bad --json must not cost a run
+        _check_optimize_args(args)
     config = load_config(args.config, args.overrides)
     if args.command == "optimize":
         return _optimize(args, config)
     from acbo import job
 
-    run = job.RunDir.open(args.output, config)
-    with run.logger(progress=not args.quiet) as logger:
+    with job.RunDir.open(args.output, config) as run, \
+            run.logger(progress=not args.quiet) as logger:
         if args.command == "generate":
             job.generate_stage(run, logger)
         elif args.command == "train":
@@ -138,19 +149,67 @@ def _summary(report: dict[str, Any], root: pathlib.Path) -> None:
     print(f"report: {root / 'report' / 'report.md'}")
 
 
+def _check_optimize_args(args: argparse.Namespace) -> None:
+    """Checks ``optimize``'s numbers and its ``--json`` path.
+
+    Raises:
+      ConfigError: ``--steps`` or ``--seed`` out of range (exit 2).
+      OverwriteRefusedError: ``--json`` names a directory or a file that is not an earlier
+        ``--json`` result (exit 3).
+      StorageError: ``--json`` is in a folder that is missing or not writable (exit 3).
+    """
+    from acbo_core.config_checks import MAX_SEED
+    from acbo_core.errors import ConfigError, OverwriteRefusedError, StorageError
+    from acbo_expert.config import MAX_T
+
+    if not 1 <= args.steps <= MAX_T:
+        raise ConfigError(f"--steps must be in [1, {MAX_T}], got {args.steps}")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise ConfigError(f"--seed must be in [0, {MAX_SEED}] (2**32 - 1: a JAX key keeps 32 "
+                          f"bits of a seed), got {args.seed}")
+    if args.json is None:
+        return
+    path = pathlib.Path(args.json)
+    where = f"--json {str(path)!r}"
+    if path.is_dir():
+        raise OverwriteRefusedError(f"{where} is a directory; give a file path")
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise OverwriteRefusedError(f"{where} exists and is not a regular file; refusing to "
+                                    "replace it")
+    if path.exists() and _document_kind(path) != OPTIMIZATION_RESULT_KIND:
+        raise OverwriteRefusedError(
+            f"{where} already exists and is not an earlier --json result (kind "
+            f"{OPTIMIZATION_RESULT_KIND!r}); refusing to overwrite it: choose another path or "
+            "remove it")
+    folder = path.parent
+    if not folder.is_dir():
+        raise StorageError(f"{where}: the folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StorageError(f"{where}: the folder {str(folder)!r} is not writable")
+
+
+def _document_kind(path: pathlib.Path) -> Any:
+    try:
+        doc = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return doc.get("kind") if isinstance(doc, dict) else None
+
+
 def _optimize(args: argparse.Namespace, config: Any) -> int:
     import jax
 
     import acbo_core as ac
     from acbo.persistence import load_system
 
-    if args.steps < 1:
-        return _fail(EXIT_CONFIG, f"--steps must be >= 1, got {args.steps}")
     path = pathlib.Path(args.scm)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         return _fail(EXIT_INPUT, f"cannot read the SCM file {str(path)!r}: {err.strerror}")
+    except UnicodeDecodeError as err:
+        return _fail(EXIT_INPUT, f"the SCM file {str(path)!r} is not UTF-8 text ({err.reason} "
+                                 f"at byte {err.start})")
     scm = ac.scm_from_json(text)
     system = load_system(args.system or pathlib.Path(args.output) / "system")
     result = system.run_optimization(scm, args.steps, not args.no_online_grpo,
@@ -165,14 +224,14 @@ def _optimize(args: argparse.Namespace, config: Any) -> int:
     chosen = ", ".join(f"{v} = {x:.4g}" for v, x in zip(variables, values, strict=True))
     print(f"best: do({chosen}) -> {scm['target']} = {y:.4g}")
     if args.json:
-        doc = {"target": scm["target"], "best": {"intervention": dict(zip(variables, values,
-                                                                           strict=True)),
-                                                 "outcome": y},
+        doc = {"kind": OPTIMIZATION_RESULT_KIND, "target": scm["target"],
+               "best": {"intervention": dict(zip(variables, values, strict=True)),
+                        "outcome": y},
                "steps": [{"intervention": {v: float(do["values"][v]) for v in do["targets"]},
                           "outcome": y_t, "best_so_far": b}
                          for do, y_t, b in zip(result.interventions, result.outcomes,
                                                result.best_so_far, strict=True)]}
-        ac.save_json(json.dumps(doc, indent=2), args.json)
+        ac.save_json(ac.dumps_json(doc, indent=2), args.json)  # replaces only its own kind
     return EXIT_OK
 
 

@@ -16,9 +16,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import acbo_acquisition as aq
+from acbo.evaluation import _ALIASES, BASELINES
 from acbo.system import OnlineConfig
+from acbo_core.config_checks import check_finite, check_int, check_seeds
 from acbo_core.errors import ConfigError
 from acbo_expert import ParentScaleConfig
+from acbo_expert.config import MAX_T
 from acbo_training import (
     DemonstrationConfig,
     PipelineConfig,
@@ -28,11 +31,16 @@ from acbo_training import (
     config_from_dict,
     load_toml,
 )
+from acbo_training.demonstrations import MAX_N_VARS
+from acbo_training.pipelines import check_problem_size
 
 __all__ = ["EvaluationConfig", "ACBOConfig", "load_config", "default_config_text",
            "DEFAULT_CONFIG_NAME"]
 
 DEFAULT_CONFIG_NAME = "quickstart.toml"
+
+BASELINE_METHODS = (*_ALIASES, *BASELINES)
+"""What ``evaluation.baseline_method`` may name (aliases of PARENT_SCALE included)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,14 +72,26 @@ class EvaluationConfig:
     transfer_int_samples: int = 20
 
     def __post_init__(self) -> None:
-        for name in ("n_test_scms", "n_transfer_scms", "transfer_factor"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"evaluation.{name} must be >= 1, got {getattr(self, name)}")
-        if self.n_steps < 0 or self.transfer_int_samples < 0:
-            raise ConfigError("evaluation.n_steps and evaluation.transfer_int_samples must be "
-                              ">= 0")
-        if not self.seeds:
-            raise ConfigError("evaluation.seeds must list at least one seed")
+        check_finite(self)
+        check_int(self, "n_test_scms", 1, 10_000)
+        check_seeds(self, "seeds")
+        check_int(self, "n_steps", 0, MAX_T)
+        if self.baseline_method not in BASELINE_METHODS:
+            raise ConfigError(f"EvaluationConfig.baseline_method must be one of "
+                              f"{sorted(BASELINE_METHODS)}, got {self.baseline_method!r}")
+        if not isinstance(self.baselines, tuple | list):
+            raise ConfigError(f"EvaluationConfig.baselines must be a list of method names, got "
+                              f"{self.baselines!r}")
+        unknown = [b for b in self.baselines if b not in BASELINES]
+        if unknown:
+            raise ConfigError(f"EvaluationConfig.baselines: unknown method(s) {unknown}; known: "
+                              f"{sorted(BASELINES)}")
+        if not isinstance(self.use_online_grpo, bool):
+            raise ConfigError(f"EvaluationConfig.use_online_grpo must be true or false, got "
+                              f"{self.use_online_grpo!r}")
+        check_int(self, "n_transfer_scms", 1, 10_000)
+        check_int(self, "transfer_factor", 1, MAX_N_VARS)
+        check_int(self, "transfer_int_samples", 0, 1_000_000)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +105,18 @@ class ACBOConfig:
     acquisition: aq.AcquisitionConfig = aq.AcquisitionConfig()
     online: OnlineConfig = OnlineConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+
+    def __post_init__(self) -> None:
+        self.pipeline()  # the training layer's checks across tables
+        hi = self.demonstrations.distribution.n_vars[1]
+        d = hi * self.evaluation.transfer_factor
+        if d > MAX_N_VARS:
+            raise ConfigError(
+                f"evaluation.transfer_factor = {self.evaluation.transfer_factor} x "
+                f"demonstrations.distribution.n_vars[1] = {hi} gives transfer-test graphs of {d} "
+                f"variables, more than the limit {MAX_N_VARS}: lower one of them")
+        check_problem_size("evaluation.transfer_factor x demonstrations.distribution.n_vars[1]",
+                           d, self.expert, self.surrogate, training=False)
 
     def pipeline(self) -> PipelineConfig:
         """The training layer's part."""

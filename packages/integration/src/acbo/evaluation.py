@@ -29,7 +29,7 @@ from acbo_acquisition import (
     make_grpo_problems,
     select_intervention,
 )
-from acbo_core.errors import ConfigError
+from acbo_core.errors import ConfigError, SchemaError
 from acbo_expert import (
     ParentScaleConfig,
     ParentScaleResult,
@@ -125,12 +125,32 @@ class RunSummary:
     final_map_f1: float
 
     def to_json(self) -> dict[str, Any]:
+        """Plain data (non-finite numbers become ``None`` when written with dumps_json)."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunSummary:
-        return cls(**{**data, "gap_closed": tuple(data["gap_closed"]),
-                      "step_seconds": tuple(data["step_seconds"])})
+        """Reads :meth:`to_json`'s data (``None`` numbers read as NaN).
+
+        Raises:
+          SchemaError: missing fields or values of the wrong type.
+        """
+        def number(v: Any) -> float:
+            if v is None:
+                return float("nan")
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise TypeError(f"expected a number, got {v!r}")
+            return float(v)
+
+        try:
+            return cls(method=str(data["method"]), scm_id=str(data["scm_id"]),
+                       seed=int(data["seed"]), d=int(data["d"]),
+                       gap_closed=tuple(number(v) for v in data["gap_closed"]),
+                       step_seconds=tuple(number(v) for v in data["step_seconds"]),
+                       setup_seconds=number(data["setup_seconds"]),
+                       final_map_f1=number(data["final_map_f1"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise SchemaError(f"not an evaluation run summary: {err}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,8 +260,9 @@ def evaluate_methods(methods: Mapping[str, MethodFn], test_scms: Sequence[Mappin
             scm = test_scms[i]
             tag = (cache_tags or {}).get(method, "")
             path = None if cache is None else cache / _cache_name(method, scm, seed, config, tag)
-            if path is not None and path.exists():
-                runs.append(RunSummary.from_json(json.loads(path.read_text())))
+            cached = _read_cached(path, logger) if path is not None else None
+            if cached is not None:
+                runs.append(cached)
             else:
                 if i not in truths:
                     truths[i] = (float(ac.target_interventional_mean(scm, None)),
@@ -249,12 +270,24 @@ def evaluate_methods(methods: Mapping[str, MethodFn], test_scms: Sequence[Mappin
                 result = methods[method](scm, jax.random.key(seed), config)
                 runs.append(_summarise(method, scm, seed, result, *truths[i]))
                 if path is not None:
-                    tmp = path.with_suffix(".tmp")
-                    tmp.write_text(json.dumps(runs[-1].to_json()))
-                    tmp.replace(path)
+                    ac.write_file(path, ac.dumps_json(runs[-1].to_json()))
             bar.update(1)
             bar.set_postfix(method=method, gap=f"{runs[-1].gap_closed[-1]:.2f}")
     return EvaluationReport(tuple(runs), baseline)
+
+
+def _read_cached(path: pathlib.Path, logger: RunLogger) -> RunSummary | None:
+    """A finished run from the cache, or None (absent, or damaged: logged and rerun)."""
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+        if not isinstance(data, dict):
+            raise SchemaError("not a JSON object")
+        return RunSummary.from_json(data)
+    except (OSError, ValueError, RecursionError) as err:  # SchemaError is a ValueError
+        logger.log("evaluation_run_damaged", level="WARNING", path=str(path), error=str(err))
+        return None
 
 
 def _cache_name(method: str, scm: Mapping[str, Any], seed: int, config: ParentScaleConfig,

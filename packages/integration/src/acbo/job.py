@@ -18,12 +18,13 @@ checkpoint (demonstration shards, training checkpoints, evaluation runs).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import pathlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import jax
@@ -40,8 +41,8 @@ from acbo.evaluation import (
     evaluate_system_performance,
     scenarios_from_trajectories,
 )
-from acbo.persistence import load_system, save_system
-from acbo.report import Criterion, write_report
+from acbo.persistence import SYSTEM_KIND, load_system, save_system
+from acbo.report import REPORT_KIND, Criterion, write_report
 from acbo.system import TrainedACBOSystem
 from acbo_core.errors import CheckpointError, ConfigError
 from acbo_training import (
@@ -60,42 +61,54 @@ from acbo_training import (
     train_validation_split,
 )
 
-__all__ = ["RunDir", "load_trajectories", "generate_stage", "train_stage", "evaluate_stage",
-           "run_all", "success_criteria", "test_scms", "transfer_test"]
+__all__ = ["RUN_KIND", "RunDir", "load_trajectories", "generate_stage", "train_stage",
+           "evaluate_stage", "run_all", "success_criteria", "test_scms", "transfer_test"]
+
+
+RUN_KIND = "acbo.run"
 
 
 @dataclasses.dataclass(frozen=True)
 class RunDir:
-    """A run directory bound to its configuration."""
+    """A run directory bound to its configuration, held locked while it is open."""
 
     root: pathlib.Path
     config: ACBOConfig
 
     @classmethod
-    def open(cls, root: str | os.PathLike[str], config: ACBOConfig) -> RunDir:
-        """Creates the directory or checks that it was made with the same configuration.
+    @contextlib.contextmanager
+    def open(cls, root: str | os.PathLike[str], config: ACBOConfig) -> Iterator[RunDir]:
+        """Creates the run directory, or checks that it is one made with the same
+        configuration, and holds an exclusive lock on it for the ``with`` block.
+
+        Only a directory that is absent, empty or marked as an ACBO run is used: a run never
+        writes into (and so never replaces files of) a directory it did not create.
 
         Raises:
+          OverwriteRefusedError: ``root`` is a file, or a non-empty directory that is not a run.
+          LockedError: another process is working in the directory (its pid is named).
+          StorageError: the directory cannot be created or written.
           ConfigError: the directory holds a run with another configuration.
         """
-        root = pathlib.Path(root)
-        root.mkdir(parents=True, exist_ok=True)
-        resolved = config_to_dict(config)
-        path = root / "config.json"
-        if path.exists():
-            try:
-                previous = json.loads(path.read_text())
-            except ValueError:
-                previous = None
-            if previous != json.loads(json.dumps(resolved)):
-                changed = sorted(_diff(previous, resolved)) if isinstance(previous, dict) else []
-                raise ConfigError(
-                    f"{str(root)!r} holds a run made with another configuration (differs in "
-                    f"{', '.join(changed[:5]) or 'config.json'}); use another --output "
-                    "directory, or delete this one to start over")
-        else:
-            ac.save_json(json.dumps(resolved, indent=2), path)
-        return cls(root, config)
+        root = ac.claim_directory(root, RUN_KIND)
+        with ac.directory_lock(root, what="run directory"):
+            resolved = ac.dumps_json(config_to_dict(config), indent=2) + "\n"
+            path = root / "config.json"
+            if path.exists():
+                try:
+                    previous = json.loads(path.read_bytes().decode("utf-8"))
+                except (OSError, ValueError, RecursionError):
+                    previous = None
+                if previous != json.loads(resolved):
+                    changed = (sorted(_diff(previous, json.loads(resolved)))
+                               if isinstance(previous, dict) else [])
+                    raise ConfigError(
+                        f"{str(root)!r} holds a run made with another configuration (differs "
+                        f"in {', '.join(changed[:5]) or 'config.json'}); use another --output "
+                        "directory, or delete this one to start over")
+            else:
+                ac.write_file(path, resolved)
+            yield cls(root, config)
 
     def logger(self, *, progress: bool = True) -> RunLogger:
         return RunLogger(self.root / "log.jsonl", level=self.config.training.log_level,
@@ -137,13 +150,17 @@ def load_trajectories(run: RunDir) -> list[ExpertTrajectory]:
 def _train_surrogate(run: RunDir, trajectories: Sequence[ExpertTrajectory],
                      logger: RunLogger) -> tuple[Any, sur.SurrogateConfig, dict[str, Any]]:
     path = run / "models" / "surrogate"
-    if path.exists():
+    if path.exists() or path.is_symlink():
         try:
             params, config, meta = sur.load_surrogate(path)
+            if not _metrics_table(meta.get("validation_metrics")):
+                raise CheckpointError(f"{str(path)!r}: metadata without validation_metrics")
+            speedup = meta.get("speedup_estimate")
+            meta["speedup_estimate"] = float("nan") if speedup is None else float(speedup)
             logger.log("surrogate_found", path=str(path))
             return params, config, meta
-        except CheckpointError:
-            logger.log("surrogate_damaged", level="WARNING", path=str(path))
+        except (CheckpointError, TypeError, ValueError) as err:
+            _set_aside(path, logger, err)
     start = time.perf_counter()
     result: SurrogateModelResult = train_surrogate_component(
         trajectories, run.config.surrogate, training_config=run.config.training,
@@ -160,14 +177,14 @@ def _train_policy(run: RunDir, trajectories: Sequence[ExpertTrajectory],
                   surrogate: SurrogateModelResult, logger: RunLogger
                   ) -> tuple[Any, aq.PolicyConfig, dict[str, Any]]:
     path = run / "models" / "policy"
-    if path.exists():
+    if path.exists() or path.is_symlink():
         try:
             params, config = aq.load_policy(path)
-            meta = json.loads((path.parent / "policy.json").read_text())
+            meta = _read_policy_meta(run)
             logger.log("policy_found", path=str(path))
             return params, config, meta
-        except (CheckpointError, OSError, ValueError):
-            logger.log("policy_damaged", level="WARNING", path=str(path))
+        except CheckpointError as err:
+            _set_aside(path, logger, err)
     start = time.perf_counter()
     result: AcquisitionModelResult = train_acquisition_component(
         trajectories, surrogate, run.config.acquisition, training_config=run.config.training,
@@ -177,10 +194,33 @@ def _train_policy(run: RunDir, trajectories: Sequence[ExpertTrajectory],
             "convergence": [list(p) for p in result.convergence],
             "cold_start_convergence": (None if result.cold_start_convergence is None
                                        else [list(p) for p in result.cold_start_convergence])}
-    ac.save_json(json.dumps(meta, default=float), path.parent / "policy.json")
+    ac.write_file(path.parent / "policy.json", ac.dumps_json(meta))
     aq.save_policy(path, result.params, result.config.policy)
     _record_timing(run, "acquisition", time.perf_counter() - start)
     return result.params, result.config.policy, meta
+
+
+def _number(value: Any) -> float:
+    """A metric read back from JSON (NaN is written as null)."""
+    return float("nan") if value is None else float(value)
+
+
+def _metrics_table(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        v is None or isinstance(v, int | float) for v in value.values())
+
+
+def _set_aside(path: pathlib.Path, logger: RunLogger, err: Exception) -> None:
+    """Moves a damaged model out of the way (renamed, never deleted) so that it is rebuilt."""
+    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    os.rename(path, aside)
+    logger.log("model_damaged", level="WARNING", path=str(path), moved_to=str(aside),
+               error=str(err))
+
+
+def _set_aside_unless(path: pathlib.Path, kind: str, logger: RunLogger) -> None:
+    if (path.exists() or path.is_symlink()) and ac.directory_kind(path) != kind:
+        _set_aside(path, logger, CheckpointError(f"{str(path)!r} is not a complete {kind!r}"))
 
 
 def check_component(run: RunDir, component: str) -> None:
@@ -209,14 +249,15 @@ def train_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger: R
     surrogate = SurrogateModelResult(s_config, s_params, {}, s_meta["validation_metrics"],
                                      float(s_meta["speedup_estimate"]))
     p_params, p_config, p_meta = _train_policy(run, trajectories, surrogate, logger)
-    metrics = {f"surrogate_{k}": float(v) for k, v in s_meta["validation_metrics"].items()}
-    metrics["surrogate_speedup"] = float(s_meta["speedup_estimate"])
-    metrics |= {f"acquisition_{k}": float(v) for k, v in p_meta["validation_metrics"].items()}
+    metrics = {f"surrogate_{k}": _number(v) for k, v in s_meta["validation_metrics"].items()}
+    metrics["surrogate_speedup"] = _number(s_meta["speedup_estimate"])
+    metrics |= {f"acquisition_{k}": _number(v) for k, v in p_meta["validation_metrics"].items()}
     train, _ = train_validation_split(trajectories, run.config.training)
     system = TrainedACBOSystem(s_config, s_params, p_config, p_params,
                                run_config=run.config.expert, online=run.config.online,
                                training_scms=tuple(t.scm for t in train),
                                performance_metrics=metrics)
+    _set_aside_unless(run / "system", SYSTEM_KIND, logger)
     save_system(system, run / "system")
     logger.log("system_saved", path=str(run / "system"))
     return system
@@ -313,10 +354,41 @@ def _record_timing(run: RunDir, stage: str, seconds: float, did_work: bool = Tru
     """Adds a stage's wall time to ``timings.json`` (summed over resumed invocations)."""
     if not did_work:
         return
-    path = run / "timings.json"
-    timings = json.loads(path.read_text()) if path.exists() else {}
+    timings = _read_timings(run)
     timings[stage] = timings.get(stage, 0.0) + seconds
-    ac.save_json(json.dumps(timings), path)
+    ac.write_file(run / "timings.json", ac.dumps_json(timings))
+
+
+def _read_timings(run: RunDir) -> dict[str, float]:
+    path = run / "timings.json"
+    try:
+        timings = json.loads(path.read_bytes().decode("utf-8")) if path.exists() else {}
+    except (OSError, ValueError, RecursionError):
+        timings = None
+    if not isinstance(timings, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in timings.values()):
+        return {}  # a damaged timings file: the sums start again rather than fail the run
+    return {str(k): float(v) for k, v in timings.items()}
+
+
+def _read_policy_meta(run: RunDir) -> dict[str, Any]:
+    """``models/policy.json``: the policy's validation metrics and curves.
+
+    Raises:
+      CheckpointError: missing or damaged (named).
+    """
+    path = run / "models" / "policy.json"
+    try:
+        meta = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"no trained policy metadata at {str(path)!r}") from None
+    except (OSError, ValueError, RecursionError) as err:
+        raise CheckpointError(f"damaged policy metadata {str(path)!r}: {err}") from None
+    if not (isinstance(meta, dict) and _metrics_table(meta.get("validation_metrics"))
+            and isinstance(meta.get("convergence"), list)):
+        raise CheckpointError(f"damaged policy metadata {str(path)!r}: missing or malformed "
+                              "'validation_metrics' / 'convergence'")
+    return meta
 
 
 def evaluate_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger: RunLogger
@@ -341,7 +413,7 @@ def evaluate_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger
     a_metrics = evaluate_acquisition_performance(
         acq, scenarios_from_trajectories(val, system.predict_posterior))
     logger.log("acquisition_performance", metrics=a_metrics)
-    policy_meta = json.loads((run / "models" / "policy.json").read_text())
+    policy_meta = _read_policy_meta(run)
     transfer = transfer_test(system, cfg, logger)
     scms = test_scms(cfg, {graph_id(t.scm) for t in trajectories})
     report = evaluate_system_performance(
@@ -351,7 +423,6 @@ def evaluate_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger
         logger=logger)
     _record_timing(run, "evaluation", time.perf_counter() - start)
     criteria = success_criteria(s_metrics, a_metrics, policy_meta, transfer, report)
-    timings_path = run / "timings.json"
     decision = report.decision_time()
     components = {
         "surrogate (held-out demonstrations)": s_metrics,
@@ -377,10 +448,11 @@ def evaluate_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger
         "posterior_accuracy": transfer["rows"],
         "decision_time": decision,
         "components": components,
-        "timings": json.loads(timings_path.read_text()) if timings_path.exists() else {},
+        "timings": _read_timings(run),
         "data": {"train_graphs": len(train), "validation_graphs": len(val),
                  "test_scms": [graph_id(s) for s in scms]},
     }
+    _set_aside_unless(run / "report", REPORT_KIND, logger)
     write_report(doc, run / "report")
     for c in criteria:
         logger.log("criterion", name=c.name, value=c.value, threshold=c.threshold,

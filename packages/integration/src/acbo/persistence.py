@@ -1,8 +1,10 @@
 """Saving and loading a whole trained system to a directory (versioned, no pickles).
 
 Layout: ``system.json`` (kind, format version, configs, metrics), ``surrogate/`` and
-``policy/`` (acbo-core checkpoints: arrays + JSON sidecar), ``training_scms.json``. A system
-written by another format version is refused with a message saying which.
+``policy/`` (acbo-core checkpoints: arrays + JSON sidecar, checksummed), ``training_scms.json``.
+A system written by another format version is refused with a message saying which; a damaged
+one (any part unreadable, altered, or with NaN parameters) with :class:`CheckpointError` naming
+the part. Saving replaces only a directory that holds a saved system (acbo_core.storage).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import acbo_acquisition as aq
 import acbo_core as ac
 import acbo_surrogate as sur
 from acbo.system import OnlineConfig, TrainedACBOSystem
-from acbo_core.errors import CheckpointError, ConfigError
+from acbo_core.errors import ACBOError, CheckpointError, ConfigError
 from acbo_expert import ParentScaleConfig
 from acbo_training import config_from_dict, config_to_dict
 
@@ -31,32 +33,49 @@ def save_system(system: TrainedACBOSystem, path: str | os.PathLike[str]) -> path
 
     Returns:
       The directory.
+
+    Raises:
+      OverwriteRefusedError: ``path`` exists and is not a saved system (a file, or a directory
+        ACBO did not write as one): nothing is deleted.
     """
 
     def fill(tmp: pathlib.Path) -> None:
         sur.save_surrogate(tmp / "surrogate", system.surrogate_params, system.surrogate_config)
         aq.save_policy(tmp / "policy", system.acquisition_params, system.policy_config)
         scms = [json.loads(ac.scm_to_json(s)) for s in system.training_scms]
-        ac.save_json(json.dumps(scms), tmp / "training_scms.json")
+        ac.write_file(tmp / "training_scms.json", ac.dumps_json(scms))
         meta = {"kind": SYSTEM_KIND, "format_version": SYSTEM_FORMAT_VERSION,
                 "run_config": config_to_dict(system.run_config),
                 "online": config_to_dict(system.online),
                 "performance_metrics": {k: float(v)
                                         for k, v in system.performance_metrics.items()}}
-        ac.save_json(json.dumps(meta, indent=2), tmp / "system.json")
+        ac.write_file(tmp / "system.json", ac.dumps_json(meta, indent=2) + "\n")
 
-    return ac.write_directory(path, fill)
+    return ac.write_directory(path, fill, kind=SYSTEM_KIND)
+
+
+def _read_json(file: pathlib.Path) -> Any:
+    try:
+        return json.loads(file.read_bytes().decode("utf-8"))
+    except OSError as err:
+        raise CheckpointError(f"damaged system: cannot read {str(file)!r}: "
+                              f"{err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise CheckpointError(f"damaged system: {str(file)!r} is not UTF-8 text") from None
+    except ValueError as err:
+        raise CheckpointError(f"damaged system: {str(file)!r} is not valid JSON: {err}") from None
+    except RecursionError:
+        raise CheckpointError(f"damaged system: {str(file)!r} is nested too deeply") from None
 
 
 def _read_meta(path: pathlib.Path) -> dict[str, Any]:
+    if not path.exists():
+        ac.recover_directory(path)  # a save interrupted between its two renames
     file = path / "system.json"
     if not file.is_file():
         raise CheckpointError(f"{str(path)!r} is not a saved ACBO system (no system.json); "
                               "train one with `acbo-train train` or `acbo-train run`")
-    try:
-        meta = json.loads(file.read_text())
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"{str(file)!r} is not valid JSON: {err}") from None
+    meta = _read_json(file)
     if not isinstance(meta, dict) or meta.get("kind") != SYSTEM_KIND:
         raise CheckpointError(f"{str(file)!r} is not an ACBO system (kind "
                               f"{meta.get('kind') if isinstance(meta, dict) else None!r})")
@@ -78,15 +97,23 @@ def load_system(path: str | os.PathLike[str]) -> TrainedACBOSystem:
     """
     path = pathlib.Path(path)
     meta = _read_meta(path)
-    s_params, s_config, _ = sur.load_surrogate(path / "surrogate")
-    p_params, p_config = aq.load_policy(path / "policy")
     try:
+        s_params, s_config, _ = sur.load_surrogate(path / "surrogate")
+        p_params, p_config = aq.load_policy(path / "policy")
+    except CheckpointError as err:
+        raise CheckpointError(f"damaged system {str(path)!r}: {err}") from None
+    except ACBOError as err:  # e.g. a stored configuration that no longer validates
+        raise CheckpointError(f"damaged system {str(path)!r}: {err}") from None
+    scm_docs = _read_json(path / "training_scms.json")
+    try:
+        if not isinstance(scm_docs, list):
+            raise TypeError("training_scms.json is not a list")
         run_config = config_from_dict(ParentScaleConfig, meta["run_config"])
         online = config_from_dict(OnlineConfig, meta["online"])
-        scms = tuple(ac.scm_from_json(json.dumps(s))
-                     for s in json.loads((path / "training_scms.json").read_text()))
-        metrics = {str(k): float(v) for k, v in meta["performance_metrics"].items()}
-    except (KeyError, OSError, ValueError, ConfigError) as err:
+        scms = tuple(ac.scm_from_json(json.dumps(s)) for s in scm_docs)
+        metrics = {str(k): float("nan") if v is None else float(v)
+                   for k, v in meta["performance_metrics"].items()}
+    except (KeyError, TypeError, AttributeError, ValueError, ConfigError) as err:
         raise CheckpointError(f"{str(path)!r}: damaged system: {err}") from None
     return TrainedACBOSystem(s_config, s_params, p_config, p_params, run_config=run_config,
                              online=online, training_scms=scms, performance_metrics=metrics)

@@ -12,25 +12,27 @@ missing one is left out of the page (its plot is not drawn)::
      "components": {group: {metric: x}}, "timings": {stage: seconds}}
 
 ``report.json`` is strict JSON: NaN and infinities are written as ``null`` (so read back as
-``None``). Every file is written atomically (temporary file, then rename).
+``None``). The directory is written atomically and whole (acbo_core.storage.write_directory).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
 import operator
 import os
 import pathlib
-import tempfile
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from acbo_core.errors import CheckpointError, ConfigError, SchemaError
-from acbo_core.serialization import save_json
+from acbo_core.storage import write_directory, write_file
 
-__all__ = ["Criterion", "write_report", "read_report"]
+__all__ = ["Criterion", "write_report", "read_report", "REPORT_KIND"]
+
+REPORT_KIND = "acbo.report"
 
 _COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
@@ -252,14 +254,9 @@ def _save_plot(draw: Callable[[Any, Any], None], data: Any, title: str,
     draw(ax, data)
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=120)
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    write_file(path, buf.getvalue())
 
 
 def write_report(report: Mapping[str, Any],
@@ -268,7 +265,8 @@ def write_report(report: Mapping[str, Any],
 
     Args:
         report: The report dict (schema in the module docstring).
-        directory: Output directory, created if missing.
+        directory: Output directory: absent, empty, or a report written before (replaced whole
+            and atomically; anything else is refused).
 
     Returns:
         The paths written, by name: ``"json"``, ``"markdown"`` and, for each section present,
@@ -276,19 +274,22 @@ def write_report(report: Mapping[str, Any],
 
     Raises:
         SchemaError: The report is malformed (the message names the field).
+        OverwriteRefusedError: ``directory`` holds something that is not an ACBO report.
     """
     doc = _clean(report, "")
     _validate(doc)
     out = pathlib.Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    plots: dict[str, pathlib.Path] = {}
-    for name, (title, draw) in _PLOTS.items():
-        if doc.get(name):
-            plots[name] = out / f"{name}.png"
-            _save_plot(draw, doc[name], title, plots[name])
+    plots = {name: out / f"{name}.png" for name in _PLOTS if doc.get(name)}
     paths = {"json": out / "report.json", "markdown": out / "report.md"}
-    save_json(json.dumps(doc, indent=2, allow_nan=False) + "\n", paths["json"])
-    save_json(_markdown(doc, plots), paths["markdown"])
+
+    def fill(tmp: pathlib.Path) -> None:
+        for name, plot in plots.items():
+            title, draw = _PLOTS[name]
+            _save_plot(draw, doc[name], title, tmp / plot.name)
+        write_file(tmp / "report.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
+        write_file(tmp / "report.md", _markdown(doc, plots))
+
+    write_directory(out, fill, kind=REPORT_KIND)
     return {**paths, **plots}
 
 
@@ -301,10 +302,12 @@ def read_report(directory: str | os.PathLike[str]) -> dict[str, Any]:
     """
     path = pathlib.Path(directory) / "report.json"
     try:
-        doc = json.loads(path.read_text())
+        doc = json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise CheckpointError(f"no report at {path}") from None
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path}: not valid JSON ({e})") from None
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read it ({e.strerror or e})") from None
+    except (ValueError, RecursionError) as e:
+        raise CheckpointError(f"{path}: not valid UTF-8 JSON ({e})") from None
     _validate(doc)
     return dict(doc)

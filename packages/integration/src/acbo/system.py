@@ -24,12 +24,14 @@ import pyrsistent as pyr
 import acbo_acquisition as aq
 import acbo_surrogate as sur
 from acbo.target_model import model_tables
+from acbo_acquisition.config import MAX_BATCH
 from acbo_core import (
     AcquisitionState,
     ExperienceBuffer,
     ParentSetPosterior,
     create_perfect_intervention,
 )
+from acbo_core.config_checks import check_finite, check_int, check_number
 from acbo_core.errors import ConfigError
 from acbo_expert import ParentScaleConfig, ParentScaleResult, run_method
 
@@ -55,15 +57,17 @@ class OnlineConfig:
     max_sets: int = 16
 
     def __post_init__(self) -> None:
-        for name in ("updates_per_step", "group_size", "max_sets"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"OnlineConfig.{name} must be an int >= 1, got {value!r}")
-        for name in ("learning_rate", "kl_coef"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and np.isfinite(value) and value >= 0):
-                raise ConfigError(f"OnlineConfig.{name} must be a finite number >= 0, got "
-                                  f"{value!r}")
+        check_finite(self)
+        check_int(self, "updates_per_step", 1)
+        # GRPO's advantages are relative to the group, so a group needs two interventions.
+        check_int(self, "group_size", 2, MAX_BATCH)
+        check_int(self, "max_sets", 1, 10_000)
+        check_number(self, "learning_rate", 0.0, low_open=True)
+        check_number(self, "kl_coef", 0.0)
+        try:
+            self.grpo_config()
+        except ConfigError as err:  # anything GRPO refuses, refused now rather than mid-run
+            raise ConfigError(f"OnlineConfig gives a bad GRPO configuration: {err}") from None
 
     def grpo_config(self) -> aq.GRPOConfig:
         return aq.GRPOConfig(group_size=self.group_size, batch_size=1,

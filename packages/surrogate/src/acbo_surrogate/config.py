@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from acbo_core.config_checks import check_finite, check_number
 from acbo_core.errors import SchemaError
 
 __all__ = ["ModelConfig", "TrainConfig", "SurrogateConfig", "bucket_n", "bucket_d"]
@@ -50,6 +51,7 @@ class ModelConfig:
     widening: int = 2
 
     def __post_init__(self) -> None:
+        check_finite(self, error=SchemaError)
         for name in ("cell_dim", "cell_heads", "inducing_points", "moment_channels", "pair_dim",
                      "var_dim", "var_heads", "widening"):
             if int(getattr(self, name)) < 1:
@@ -94,11 +96,14 @@ class TrainConfig:
     bce_weight: float = 1.0
 
     def __post_init__(self) -> None:
+        check_finite(self, error=SchemaError)
         if self.learning_rate <= 0 or self.total_steps < 1 or self.warmup_steps < 0:
             raise SchemaError("TrainConfig needs learning_rate > 0, total_steps >= 1, "
                               "warmup_steps >= 0")
-        if min(self.kl_weight, self.set_nll_weight, self.bce_weight) < 0:
-            raise SchemaError("TrainConfig loss weights must be >= 0")
+        for name in ("kl_weight", "set_nll_weight", "bce_weight", "weight_decay"):
+            check_number(self, name, 0.0, error=SchemaError)
+        check_number(self, "end_lr_fraction", 0.0, 1.0, error=SchemaError)
+        check_number(self, "clip_norm", 0.0, low_open=True, error=SchemaError)
 
 
 @dataclasses.dataclass(frozen=True)

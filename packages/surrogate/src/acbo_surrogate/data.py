@@ -23,6 +23,7 @@ import numpy as np
 
 import acbo_core as ac
 from acbo_core import ExperienceBuffer, ParentSetPosterior
+from acbo_core.config_checks import check_finite
 from acbo_core.errors import SchemaError, ShapeMismatchError, UnknownVariableError
 from acbo_surrogate.config import bucket_d, bucket_n
 from acbo_surrogate.losses import Batch
@@ -163,6 +164,7 @@ class GeneratorConfig:
     k_max: int = 3
 
     def __post_init__(self) -> None:
+        check_finite(self, error=SchemaError)
         if self.d_range[0] < 2 or self.d_range[1] < self.d_range[0]:
             raise SchemaError(f"d_range must satisfy 2 <= lo <= hi, got {self.d_range}")
         if self.batch_size < 1 or not self.n_buckets or self.min_samples < 4:

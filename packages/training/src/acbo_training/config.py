@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import pathlib
+import re
 import tomllib
 import types
 import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from acbo_core.config_checks import (
+    check_choice,
+    check_finite,
+    check_int,
+    check_number,
+    check_seeds,
+)
 from acbo_training.errors import ConfigError
 
 __all__ = ["TrainingConfig", "compute_precision", "config_from_dict", "config_to_dict",
@@ -18,6 +27,10 @@ __all__ = ["TrainingConfig", "compute_precision", "config_from_dict", "config_to
 C = TypeVar("C")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+MAX_TRAJECTORIES = 100_000
+"""Most PARENT_SCALE runs a configuration may ask for: every run is loaded into memory for
+training (about 100 kB each at the default sizes)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,16 +57,12 @@ class TrainingConfig:
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
-        if self.n_expert_trajectories < 1:
-            raise ConfigError(
-                f"n_expert_trajectories must be >= 1, got {self.n_expert_trajectories}"
-            )
-        if not 0.0 <= self.validation_split < 1.0:
-            raise ConfigError(f"validation_split must be in [0, 1), got {self.validation_split}")
-        if self.checkpoint_frequency < 1:
-            raise ConfigError(f"checkpoint_frequency must be >= 1, got {self.checkpoint_frequency}")
-        if self.log_level not in LOG_LEVELS:
-            raise ConfigError(f"log_level must be one of {LOG_LEVELS}, got {self.log_level!r}")
+        check_finite(self)
+        check_int(self, "n_expert_trajectories", 1, MAX_TRAJECTORIES)
+        check_number(self, "validation_split", 0.0, 1.0, high_open=True)
+        check_seeds(self, "random_seed")
+        check_int(self, "checkpoint_frequency", 1)
+        check_choice(self, "log_level", LOG_LEVELS)
 
 
 def compute_precision(config: TrainingConfig) -> Any:
@@ -98,9 +107,15 @@ def _check_type(value: Any, hint: Any, path: str) -> Any:
         inner = args[0] if args else Any
         return tuple(_check_type(v, inner, f"{path}[{i}]") for i, v in enumerate(value))
     if hint is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{path}: expected a number, got {value!r}")
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise ConfigError(f"{path} must be a finite number, got {value!r}")
+        return number
     if hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -115,8 +130,9 @@ def _check_type(value: Any, hint: Any, path: str) -> Any:
 def config_from_dict(cls: type[C], data: Mapping[str, Any], path: str = "") -> C:
     """Builds a frozen config dataclass from a mapping (e.g. a TOML table).
 
-    Unknown keys are refused by name; values are type-checked against the field annotations;
-    nested dataclass fields take nested tables.
+    Unknown keys are refused by name; values are type-checked against the field annotations
+    (numbers must be finite); nested dataclass fields take nested tables. The dataclass's own
+    checks (ranges, names, sizes) run when it is built; their messages are given the dotted key.
 
     Raises:
       ConfigError: naming the key (``surrogate.learning_rate``) and the problem.
@@ -133,9 +149,22 @@ def config_from_dict(cls: type[C], data: Mapping[str, Any], path: str = "") -> C
     try:
         return cls(**kwargs)
     except ConfigError as err:
-        raise ConfigError(f"{path}: {err}" if path else str(err)) from None
+        raise type(err)(_keyed(str(err), cls, fields, path)) from None
     except (TypeError, ValueError) as err:
         raise ConfigError(f"{path or cls.__name__}: {err}") from None
+
+
+def _keyed(message: str, cls: type, fields: set[str], path: str) -> str:
+    """A dataclass's check message with ``ClassName.field`` (or a bare leading ``field``)
+    replaced by the dotted key of the field."""
+    prefix = f"{cls.__name__}."
+    if message.startswith(prefix):
+        message = message[len(prefix):]
+    else:
+        head = re.match(r"[A-Za-z_]\w*", message)
+        if head is None or head.group() not in fields:
+            return f"{path}: {message}" if path else message
+    return f"{path}.{message}" if path else message
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
@@ -155,24 +184,38 @@ def load_toml(path: str | pathlib.Path) -> dict[str, Any]:
     """Reads a TOML file.
 
     Raises:
-      ConfigError: the file is missing or not valid TOML (with the parser's line and column).
+      ConfigError: the file is missing, unreadable (a directory, no permission), not UTF-8
+        text, or not valid TOML (with the parser's line and column); the message names it.
     """
+    where = f"config file {str(path)!r}"
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
     except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+        raise ConfigError(f"{where} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{where} is a directory, not a TOML file") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{where} is not UTF-8 text ({err.reason} at byte {err.start})"
+                          ) from None
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {err}") from None
+        raise ConfigError(f"{where} is not valid TOML: {err}") from None
+    except RecursionError:
+        raise ConfigError(f"{where} is nested too deeply") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read {where}: {err.strerror or err}") from None
 
 
 def apply_overrides(data: Mapping[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Applies ``a.b.c=value`` overrides (values parsed as TOML, else taken as strings).
 
     Raises:
-      ConfigError: an override without ``=``.
+      ConfigError: an override without ``=``, or data nested too deeply.
     """
-    out: dict[str, Any] = _deep_copy(data)
+    try:
+        out: dict[str, Any] = _deep_copy(data)
+    except RecursionError:
+        raise ConfigError("the configuration is nested too deeply") from None
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like section.key=value")
@@ -181,6 +224,8 @@ def apply_overrides(data: Mapping[str, Any], overrides: list[str]) -> dict[str, 
             value = tomllib.loads(f"v = {raw}")["v"]
         except tomllib.TOMLDecodeError:
             value = raw
+        except RecursionError:
+            raise ConfigError(f"override {dotted!r}: the value is nested too deeply") from None
         node = out
         keys = dotted.strip().split(".")
         for k in keys[:-1]:

@@ -20,6 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import acbo_core as ac
+from acbo_core.config_checks import check_choice, check_finite, check_number, check_range
+from acbo_core.errors import ACBOError, SchemaError
 from acbo_expert import ParentScaleConfig, ParentScaleResult, run_parent_scale
 from acbo_training.config import config_from_dict, config_to_dict
 from acbo_training.errors import ConfigError, CorruptShardError
@@ -28,8 +30,10 @@ from acbo_training.runlog import RunLogger
 from acbo_training.shards import (
     Record,
     finished_shards,
+    iter_shards,
     open_dataset,
-    read_shard,
+    read_manifest,
+    shard_paths,
     verify_shard,
     write_shard,
 )
@@ -48,6 +52,13 @@ __all__ = [
 
 _KIND = "acbo.demonstrations"
 GRAPHS = ("erdos_renyi", "scale_free")
+MECHANISMS = ("linear", "fourier")
+"""The mechanism families the random SCM generators draw (acbo-core's named mechanisms
+belong to fixed benchmark graphs, not to random ones)."""
+MAX_N_VARS = 200
+"""Largest SCM a configuration may ask for: the expert scores every parent set of up to
+``k_max`` of the other variables (1.3 million sets at 200 variables and ``k_max = 3``) and the
+surrogate holds ``d x d`` pair features per example."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,11 +82,13 @@ class SCMDistribution:
     weight_range: tuple[float, float] = (0.5, 2.0)
 
     def __post_init__(self) -> None:
-        if self.graph not in GRAPHS:
-            raise ConfigError(f"graph must be one of {GRAPHS}, got {self.graph!r}")
-        lo, hi = self.n_vars
-        if not 2 <= lo <= hi:
-            raise ConfigError(f"n_vars must be (lo, hi) with 2 <= lo <= hi, got {self.n_vars}")
+        check_finite(self)
+        check_choice(self, "graph", GRAPHS)
+        check_range(self, "n_vars", 2, MAX_N_VARS, integer=True)
+        check_number(self, "expected_degree", 0.0, low_open=True)
+        check_choice(self, "mechanism", MECHANISMS)
+        check_range(self, "noise_scale", 0.0)
+        check_range(self, "weight_range", 0.0, low_open=True)
 
     def sample(self, key: jax.Array) -> Any:
         """One SCM (the same key gives the same SCM)."""
@@ -131,21 +144,149 @@ def result_to_record(result: ParentScaleResult, scm: Mapping[str, Any]) -> Recor
     return arrays, meta
 
 
+_RECORD_ARRAYS = ("D_O", "D_I_samples", "step_samples", "posterior_sets", "posterior_probs",
+                  "posterior_sizes", "model_key")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and \
+        not isinstance(value, bool)
+
+
+def _list_of(check: Callable[[Any], bool], value: Any, length: int | None = None) -> bool:
+    return isinstance(value, list) and (length is None or len(value) == length) and \
+        all(check(v) for v in value)
+
+
+def _field(meta: Mapping[str, Any], name: str, check: Callable[[Any], bool],
+           expected: str) -> Any:
+    if name not in meta:
+        raise SchemaError(f"record.{name}: missing")
+    value = meta[name]
+    if not check(value):
+        raise SchemaError(f"record.{name}: expected {expected}, got {value!r:.80}")
+    return value
+
+
+def _array(arrays: Mapping[str, Any], name: str, ndim: int, kinds: str,
+           shape: Mapping[int, int]) -> np.ndarray:
+    value = np.asarray(arrays[name])
+    ok = value.ndim == ndim and value.dtype.kind in kinds and \
+        all(value.shape[axis] == size for axis, size in shape.items())
+    if not ok:
+        want = ", ".join(f"axis {a} = {n}" for a, n in shape.items())
+        raise SchemaError(f"record array {name!r}: expected {ndim}-D of kind {kinds!r}"
+                          f"{' with ' + want if want else ''}, got {value.dtype} {value.shape}")
+    return value
+
+
+def _check_record(arrays: Mapping[str, Any], meta: Mapping[str, Any]) -> None:
+    """Checks every field :func:`record_to_result` reads; raises SchemaError naming it."""
+    if not isinstance(meta, Mapping):
+        raise SchemaError(f"record: the metadata must be a JSON object, got {type(meta).__name__}")
+    variables = _field(meta, "variables", lambda v: _list_of(lambda x: isinstance(x, str), v)
+                       and len(v) > 0 and len(set(v)) == len(v),
+                       "a non-empty list of distinct names")
+    known = set(variables)
+
+    def is_name(v: Any) -> bool:
+        return isinstance(v, str) and v in known
+
+    def names(v: Any) -> bool:
+        return _list_of(is_name, v)
+
+    _field(meta, "target", is_name, "one of the variables")
+    _field(meta, "method", lambda v: isinstance(v, str), "a string")
+    steps = _field(meta, "intervention_set", lambda v: _list_of(names, v),
+                   "a list of lists of variable names")
+    t = len(steps)
+    _field(meta, "intervention_values",
+           lambda v: _list_of(lambda x: _list_of(_is_number, x), v, t)
+           and all(len(x) == len(s) for x, s in zip(v, steps, strict=True)),
+           "lists of numbers matching intervention_set")
+    for name in ("current_y", "global_opt", "step_seconds"):
+        _field(meta, name, lambda v: _list_of(_is_number, v, t), f"a list of {t} numbers")
+    _field(meta, "exploration_sets", lambda v: _list_of(names, v, t),
+           f"a list of {t} lists of variable names")
+    _field(meta, "acquisition_values",
+           lambda v: _list_of(lambda a: isinstance(a, dict) and all(_is_number(x)
+                                                                   for x in a.values()), v, t),
+           f"a list of {t} maps from names to numbers")
+    blocks = _field(
+        meta, "D_I",
+        lambda v: _list_of(lambda b: isinstance(b, dict) and set(b) == {"intervention", "n", "y"}
+                           and isinstance(b["intervention"], dict)
+                           and all(is_name(k) and _is_number(x)
+                                   for k, x in b["intervention"].items())
+                           and isinstance(b["n"], int) and not isinstance(b["n"], bool)
+                           and b["n"] >= 0 and _is_number(b["y"]), v),
+        "a list of {intervention: {name: value}, n: count, y: number}")
+    _field(meta, "initial_best", lambda v: v is None or _is_number(v), "a number or null")
+    _field(meta, "setup_seconds", _is_number, "a number")
+    _field(meta, "true_parents", lambda v: v is None or names(v),
+           "null or a list of variable names")
+    _field(meta, "minimize", lambda v: isinstance(v, bool), "true or false")
+    _field(meta, "config", lambda v: isinstance(v, dict), "a JSON object")
+    _field(meta, "scm", lambda v: isinstance(v, str), "an SCM document (a JSON string)")
+    if not isinstance(arrays, Mapping):
+        raise SchemaError(f"record: the arrays must be a mapping, got {type(arrays).__name__}")
+    missing = [name for name in _RECORD_ARRAYS if name not in arrays]
+    if missing:
+        raise SchemaError(f"record: missing arrays {missing}")
+    d = len(variables)
+    _array(arrays, "D_O", 2, "f", {1: d})
+    _array(arrays, "D_I_samples", 2, "f", {0: sum(b["n"] for b in blocks), 1: d})
+    _array(arrays, "step_samples", 3, "f", {0: t, 2: d})
+    sizes = _array(arrays, "posterior_sizes", 1, "iu", {0: t + 1})
+    if np.any(sizes < 0):
+        raise SchemaError(f"record array 'posterior_sizes': negative sizes {sizes.tolist()}")
+    rows = int(sizes.sum())
+    sets = _array(arrays, "posterior_sets", 2, "iu", {0: rows})
+    if sets.size and (sets.min() < -1 or sets.max() >= d):
+        raise SchemaError(f"record array 'posterior_sets': indices outside [-1, {d})")
+    _array(arrays, "posterior_probs", 1, "f", {0: rows})
+    _array(arrays, "model_key", 1, "u", {})
+
+
 def record_to_result(arrays: Mapping[str, np.ndarray],
                      meta: Mapping[str, Any]) -> tuple[ParentScaleResult, Any]:
-    """Inverse of :func:`result_to_record`: ``(result, scm)``."""
+    """Inverse of :func:`result_to_record`: ``(result, scm)``.
+
+    Raises:
+      SchemaError: a field or array that is missing, of the wrong type or shape, or that
+        disagrees with the others (named, e.g. ``record.current_y``).
+    """
+    _check_record(arrays, meta)
+    try:
+        config = config_from_dict(ParentScaleConfig, meta["config"], "record.config")
+    except ACBOError as err:
+        raise SchemaError(str(err)) from None
+    try:
+        scm = ac.scm_from_json(meta["scm"])
+    except RecursionError:
+        raise SchemaError("record.scm: JSON nested too deeply") from None
+    except ACBOError as err:
+        raise SchemaError(f"record.scm: {err}") from None
     variables = tuple(meta["variables"])
+    if tuple(scm["variables"]) != variables or scm["target"] != meta["target"]:
+        raise SchemaError("record.scm: its variables or target differ from the record's")
     posts, start = [], 0
-    for size in arrays["posterior_sizes"]:
+    for t, size in enumerate(arrays["posterior_sizes"]):
         rows = arrays["posterior_sets"][start:start + size]
         sets = tuple(frozenset(variables[i] for i in r if i >= 0) for r in rows)
-        posts.append(ac.ParentSetPosterior(meta["target"], sets,
-                                           arrays["posterior_probs"][start:start + size]))
+        try:
+            posts.append(ac.ParentSetPosterior(meta["target"], sets,
+                                               arrays["posterior_probs"][start:start + size]))
+        except ACBOError as err:
+            raise SchemaError(f"record posterior {t}: {err}") from None
         start += int(size)
     d_i, offset = [], 0
-    for block in meta["D_I"]:
+    for j, block in enumerate(meta["D_I"]):
         names = sorted(block["intervention"])
-        do = ac.create_perfect_intervention(names, [block["intervention"][v] for v in names])
+        try:
+            do = ac.create_perfect_intervention(names, [block["intervention"][v] for v in names])
+        except ACBOError as err:
+            raise SchemaError(f"record.D_I[{j}]: {err}") from None
         d_i.append((do, arrays["D_I_samples"][offset:offset + block["n"]], block["y"]))
         offset += block["n"]
     result = ParentScaleResult(
@@ -161,10 +302,10 @@ def record_to_result(arrays: Mapping[str, np.ndarray],
         acquisition_values=tuple(dict(v) for v in meta["acquisition_values"]),
         step_seconds=tuple(meta["step_seconds"]), setup_seconds=meta["setup_seconds"],
         true_parents=None if meta["true_parents"] is None else frozenset(meta["true_parents"]),
-        minimize=meta["minimize"], config=ParentScaleConfig(**meta["config"]),
+        minimize=meta["minimize"], config=config,
         model_key=arrays["model_key"],
     )
-    return result, ac.scm_from_json(meta["scm"])
+    return result, scm
 
 
 # -- generation ---------------------------------------------------------------------------------
@@ -241,7 +382,9 @@ def generate_demonstrations(
       The dataset's summary.
 
     Raises:
-      DatasetMismatchError: ``output_dir`` holds a dataset of another spec.
+      DatasetMismatchError: ``output_dir`` holds a dataset of another spec or format version,
+        or files of no dataset.
+      CorruptShardError: a damaged manifest, or a shard the manifest does not list (named).
       TaskFailedError: a shard kept failing.
     """
     if n < 1 or shard_size < 1:
@@ -252,16 +395,30 @@ def generate_demonstrations(
     spec = {"distribution": config_to_dict(scm_distribution),
             "expert": dataclasses.asdict(config), "n": n, "shard_size": shard_size,
             "key": key_data}
-    root = open_dataset(output_dir, kind=_KIND, spec=spec)
     n_shards = -(-n // shard_size)
+    root = open_dataset(output_dir, kind=_KIND, spec=spec, shards=n_shards, records=n)
+    stray = sorted(i for i in finished_shards(root) if i >= n_shards)
+    if stray:
+        raise CorruptShardError(
+            f"shard {str(shard_paths(root, stray[0])[1])!r} is not part of the dataset (its "
+            f"manifest lists {n_shards} shards); move it away")
     done = set()
-    for index in sorted(finished_shards(root)):
+    for index in range(n_shards):
+        _, sidecar_path = shard_paths(root, index)
+        if not (sidecar_path.exists() or sidecar_path.is_symlink()):
+            continue  # never written (or its write did not finish): generated below
         try:
-            verify_shard(root, index)
+            sidecar = verify_shard(root, index)
+            runs = [meta.get("run_index") for meta in sidecar["records"]]
+            wanted = list(range(index * shard_size, min(n, (index + 1) * shard_size)))
+            if runs != wanted:
+                raise CorruptShardError(
+                    f"shard {str(sidecar_path)!r} is corrupt: it holds runs {runs[:10]}, "
+                    f"expected {wanted[:10]}")
             done.add(index)
         except CorruptShardError as err:
-            logger.log("corrupt_shard", level="WARNING", shard=index, error=str(err),
-                       action="regenerating")
+            logger.log("corrupt_shard", level="WARNING", shard=index, path=str(sidecar_path),
+                       error=str(err), action="regenerating")
     todo = [i for i in range(n_shards) if i not in done]
     payloads = [{"distribution": spec["distribution"], "expert": spec["expert"],
                  "key": key_data, "shard": i,
@@ -278,24 +435,63 @@ def generate_demonstrations(
     return DemonstrationSet(root, n, n_shards, len(todo))
 
 
+# What a damaged record can raise beyond the typed errors (a safety net under the checks).
+_RECORD_FAILURES = (ACBOError, KeyError, IndexError, TypeError, ValueError, RecursionError)
+
+
+def _load_runs(directory: str | pathlib.Path
+               ) -> list[tuple[ParentScaleResult, Any, pathlib.Path]]:
+    """Every run in run order as ``(result, scm, sidecar path)``, checked against the manifest."""
+    root = pathlib.Path(directory)
+    manifest = read_manifest(root, kind=_KIND)
+    n = manifest["spec"].get("n")
+    if not (isinstance(n, int) and not isinstance(n, bool) and n >= 1):
+        raise CorruptShardError(f"dataset manifest {str(root / 'manifest.json')!r} is corrupt: "
+                                f"spec.n must be a positive integer, got {n!r:.60}")
+    out: dict[int, tuple[ParentScaleResult, Any, pathlib.Path]] = {}
+    for sidecar_path, records in iter_shards(root, manifest):
+        for j, (arrays, meta) in enumerate(records):
+            run = meta.get("run_index")
+            if not (isinstance(run, int) and not isinstance(run, bool) and 0 <= run < n) \
+                    or run in out:
+                raise CorruptShardError(
+                    f"shard {str(sidecar_path)!r}, record {j}: run_index {run!r:.40} is not a "
+                    f"new run of the dataset's {n}")
+            try:
+                result, scm = record_to_result(arrays, meta)
+            except _RECORD_FAILURES as err:
+                raise CorruptShardError(
+                    f"shard {str(sidecar_path)!r}, record {j}: {err}") from err
+            out[run] = result, scm, sidecar_path
+    if len(out) != n:
+        missing = sorted(set(range(n)) - set(out))
+        raise CorruptShardError(f"dataset {str(root)!r} is missing runs {missing[:10]}")
+    return [out[i] for i in range(n)]
+
+
 def load_demonstrations(directory: str | pathlib.Path) -> list[tuple[ParentScaleResult, Any]]:
     """Every run of a dataset in run order, as ``(result, scm)``.
 
     Raises:
-      CorruptShardError: a shard fails its checksum (named), or shards are missing.
+      CorruptShardError: a missing or damaged shard or record (the file is named), or runs
+        missing from the count the manifest records.
+      DatasetMismatchError: another kind of dataset, or one of another format version.
     """
-    root = pathlib.Path(directory)
-    out: dict[int, tuple[ParentScaleResult, Any]] = {}
-    for index in sorted(finished_shards(root)):
-        for arrays, meta in read_shard(root, index):
-            out[int(meta["run_index"])] = record_to_result(arrays, meta)
-    if sorted(out) != list(range(len(out))):
-        missing = sorted(set(range(max(out, default=-1) + 1)) - set(out))
-        raise CorruptShardError(f"dataset {str(root)!r} is missing runs {missing[:10]}")
-    return [out[i] for i in sorted(out)]
+    return [(result, scm) for result, scm, _ in _load_runs(directory)]
 
 
 def load_expert_trajectories(directory: str | pathlib.Path) -> list[ExpertTrajectory]:
-    """Every run of a dataset as an :class:`ExpertTrajectory`."""
-    return [extract_expert_trajectory(res, scm, run_index=i)
-            for i, (res, scm) in enumerate(load_demonstrations(directory))]
+    """Every run of a dataset as an :class:`ExpertTrajectory`.
+
+    Raises:
+      CorruptShardError: as :func:`load_demonstrations`, or a run that does not make a
+        consistent trajectory (its shard is named).
+      DatasetMismatchError: as :func:`load_demonstrations`.
+    """
+    out = []
+    for i, (res, scm, sidecar_path) in enumerate(_load_runs(directory)):
+        try:
+            out.append(extract_expert_trajectory(res, scm, run_index=i))
+        except _RECORD_FAILURES as err:
+            raise CorruptShardError(f"shard {str(sidecar_path)!r}, run {i}: {err}") from err
+    return out

@@ -8,11 +8,14 @@ __all__ = ["ConfigError", "CorruptShardError", "DatasetMismatchError", "TaskFail
 
 
 class CorruptShardError(ACBOError, ValueError):
-    """A demonstration shard whose files are missing, truncated or fail their checksum."""
+    """A damaged dataset: a shard or manifest that is missing, truncated, unreadable, of the
+    wrong shape or fails its checksum, or runs missing from the count its manifest records (the
+    file is named)."""
 
 
 class DatasetMismatchError(ACBOError, ValueError):
-    """A dataset directory written with another configuration than the one asked for."""
+    """A dataset directory written with another configuration, kind or format version than the
+    one asked for."""
 
 
 class TaskFailedError(ACBOError, RuntimeError):

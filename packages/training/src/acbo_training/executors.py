@@ -11,6 +11,9 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -34,13 +37,47 @@ def _inline(fn: Callable[[Any], Any], payloads: Sequence[Any],
         yield i, result
 
 
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+_PARENT_POLL_SECONDS = 1.0
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Worker initializer: the worker exits when the process that started the pool dies.
+
+    On Linux the kernel sends SIGKILL to the worker when its parent dies (``PR_SET_PDEATHSIG``);
+    everywhere, a daemon thread also polls the parent's pid and exits the worker once it has
+    changed (the worker was re-parented), so no worker outlives a parent killed with SIGKILL.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no usable libc: the polling thread remains
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(_PARENT_POLL_SECONDS)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="acbo-parent-watch", daemon=True).start()
+
+
 def _local(fn: Callable[[Any], Any], payloads: Sequence[Any], retries: int,
            max_workers: int | None) -> Iterator[tuple[int, Any]]:
     workers = max_workers or min(len(payloads), os.cpu_count() or 1)
     attempts = [0] * len(payloads)
     # spawn, not fork: JAX's runtime is multithreaded and not fork-safe.
     ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                                initializer=_die_with_parent,
+                                initargs=(os.getpid(),)) as pool:
         pending = {pool.submit(fn, p): i for i, p in enumerate(payloads)}
         while pending:
             done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
@@ -100,9 +137,10 @@ def run_tasks(
     Args:
       fn: a picklable module-level function of one payload.
       payloads: picklable task inputs.
-      executor: ``"local"`` (process pool over the cores), ``"ray"`` (Ray tasks; connects to
-        ``ray_address``, or starts a local Ray if none is running) or ``"inline"`` (this
-        process, for debugging).
+      executor: ``"local"`` (process pool over the cores; its workers exit when this process
+        dies, even by SIGKILL — on Linux, when the thread that started them ends), ``"ray"``
+        (Ray tasks; connects to ``ray_address``, or starts a local Ray if none is running) or
+        ``"inline"`` (this process, for debugging).
       max_workers: processes of the local pool (default: one per core).
       retries: extra attempts for a task that raises.
       ray_address: address of an existing Ray cluster (``"auto"``, ``"ray://host:10001"``).

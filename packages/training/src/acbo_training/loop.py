@@ -4,7 +4,8 @@ Batches are a pure function of ``(key, step)``, and the state (parameters, optim
 step) is checkpointed together with the metric history, so a run that is interrupted —
 Ctrl-C (checkpoint written, then :class:`TrainingInterrupted`) or killed outright (the last
 periodic checkpoint survives) — and started again with the same configuration ends with
-exactly the parameters of a run never interrupted.
+exactly the parameters of a run never interrupted. A damaged checkpoint (truncated arrays,
+an unreadable sidecar) is treated as absent: the run restarts from step 0 and says so in the log.
 """
 
 from __future__ import annotations
@@ -61,23 +62,71 @@ def _key_data(x: Any) -> Any:
     return jax.random.key_data(x) if _is_key(x) else x
 
 
-def _restore(path: pathlib.Path, like: Any, kind: str, config: Mapping[str, Any]
-             ) -> tuple[Any, int, list[dict[str, float]], bool] | None:
+def _restore(path: pathlib.Path, like: Any, kind: str, config: Mapping[str, Any],
+             logger: RunLogger) -> tuple[Any, int, list[dict[str, float]], bool] | None:
+    """The saved state, or None for a fresh run (no checkpoint, or a damaged one: logged).
+
+    A checkpoint of another kind, format version or configuration is refused, not replaced.
+    """
     try:
-        info = read_checkpoint_info(path)
-    except CheckpointError:
+        info = read_checkpoint_info(path)  # (also repairs a write interrupted by a crash)
+    except CheckpointError as err:
+        if not (path.exists() or path.is_symlink()):
+            return None  # no checkpoint yet: a fresh run
+        if not path.is_dir():
+            raise CheckpointError(
+                f"{str(path)!r} is not a checkpoint directory (a file is there); move it away "
+                "or use another run directory") from None
+        if not any(path.iterdir()):
+            return None
+        _damaged(path, err, logger)
         return None
+    if info.get("kind") != kind or info.get("format_version") != _LOOP_FORMAT_VERSION:
+        raise CheckpointError(
+            f"{str(path)!r} holds a {info.get('kind')!r} checkpoint of format version "
+            f"{info.get('format_version')!r}, not a {kind!r} one of version "
+            f"{_LOOP_FORMAT_VERSION}; use another run directory or delete it")
     if info.get("config") != dict(config):
         raise CheckpointError(
             f"the checkpoint in {str(path)!r} was written with another configuration; "
             "use another run directory or delete it"
         )
-    template = jax.device_get(jax.tree_util.tree_map(_key_data, like))
-    tree, info = load_checkpoint(path, kind=kind, format_version=_LOOP_FORMAT_VERSION,
-                                 like=template)
+    try:
+        template = jax.device_get(jax.tree_util.tree_map(_key_data, like))
+        tree, info = load_checkpoint(path, kind=kind, format_version=_LOOP_FORMAT_VERSION,
+                                     like=template)
+        step, history, stopped = _progress(path, info.get("metadata"))
+    except CheckpointError as err:
+        _damaged(path, err, logger)
+        return None
     state = jax.tree_util.tree_map(_like, like, tree)
-    meta = info["metadata"]
-    return state, int(meta["step"]), list(meta["history"]), bool(meta.get("stopped", False))
+    return state, step, history, stopped
+
+
+def _damaged(path: pathlib.Path, err: CheckpointError, logger: RunLogger) -> None:
+    logger.log("checkpoint_damaged", level="WARNING", checkpoint=str(path), error=str(err),
+               action="restarting from step 0")
+
+
+def _progress(path: pathlib.Path, meta: Any) -> tuple[int, list[dict[str, float]], bool]:
+    """``(step, history, stopped)`` from a checkpoint's metadata, checked."""
+    def bad(what: str) -> CheckpointError:
+        return CheckpointError(f"corrupt checkpoint metadata in {str(path)!r}: {what}")
+
+    if not isinstance(meta, dict):
+        raise bad("'metadata' must be a JSON object")
+    step, history, stopped = meta.get("step"), meta.get("history"), meta.get("stopped", False)
+    if not (isinstance(step, int) and not isinstance(step, bool) and step >= 0):
+        raise bad(f"'step' must be an integer >= 0, got {step!r:.60}")
+    if not (isinstance(history, list) and all(
+            isinstance(h, dict) and all(v is None or (isinstance(v, int | float)
+                                                      and not isinstance(v, bool))
+                                        for v in h.values()) for h in history)):
+        # (None: a non-finite metric, which the checkpoint's JSON writes as null)
+        raise bad("'history' must be a list of maps from names to numbers")
+    if not isinstance(stopped, bool):
+        raise bad(f"'stopped' must be true or false, got {stopped!r:.60}")
+    return step, list(history), stopped
 
 
 def _like(ref: Any, value: np.ndarray) -> Any:
@@ -131,13 +180,17 @@ def run_training(
 
     Raises:
       TrainingInterrupted: on Ctrl-C, after writing the checkpoint.
-      CheckpointError: the checkpoint directory holds another run.
+      CheckpointError: the checkpoint directory holds another run (another kind, format version
+        or configuration), or a file is where the checkpoint directory should be. A damaged
+        checkpoint is not an error: it is logged (``checkpoint_damaged``) and the run restarts
+        from step 0.
     """
     config = dict(config or {})
     logger = logger or RunLogger(progress=False)
     path = pathlib.Path(checkpoint_dir) if checkpoint_dir is not None else None
     state, start, history, stopped = init_state, 0, list[dict[str, float]](), False
-    if path is not None and (restored := _restore(path, init_state, kind, config)) is not None:
+    if path is not None and \
+            (restored := _restore(path, init_state, kind, config, logger)) is not None:
         state, start, history, stopped = restored
         logger.log("resumed", step=start, checkpoint=str(path))
     if stopped:  # the run had already stopped early: nothing left to do

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import jax
 
 import acbo_acquisition as aq
+from acbo_core.config_checks import check_choice, check_finite, check_int
 from acbo_expert import ParentScaleConfig
 from acbo_training.acquisition_pipeline import (
     AcquisitionModelResult,
@@ -23,6 +24,7 @@ from acbo_training.acquisition_pipeline import (
     train_acquisition_with_expert_warmstart,
 )
 from acbo_training.config import (
+    MAX_TRAJECTORIES,
     TrainingConfig,
     apply_overrides,
     compute_precision,
@@ -30,11 +32,16 @@ from acbo_training.config import (
     load_toml,
 )
 from acbo_training.demonstrations import DemonstrationSet, SCMDistribution, generate_demonstrations
+from acbo_training.errors import ConfigError
+from acbo_training.executors import EXECUTORS
 from acbo_training.runlog import RunLogger
 from acbo_training.surrogate_pipeline import (
+    MAX_PARENT_SETS,
     SurrogateConfig,
     SurrogateModelResult,
+    check_surrogate_size,
     extract_surrogate_training_data,
+    n_parent_sets,
     train_surrogate_with_expert_data,
 )
 from acbo_training.trajectories import ExpertTrajectory, split_by_graph
@@ -163,6 +170,12 @@ def train_complete_acbo_system(
                               tuple(t.trajectory_id for t in val))
 
 
+MAX_SHARD_SIZE = 10_000
+"""Most runs per shard (a shard is written, and read back, as one file)."""
+MAX_WORKERS = 1024
+"""Largest local process pool (each worker holds its own JAX runtime, about 400 MB)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class DemonstrationConfig:
     """Where demonstrations come from and how they are generated.
@@ -183,6 +196,55 @@ class DemonstrationConfig:
     max_workers: int = 0
     ray_address: str = ""
 
+    def __post_init__(self) -> None:
+        check_finite(self)
+        check_int(self, "n", 0, MAX_TRAJECTORIES)
+        if not isinstance(self.distribution, SCMDistribution):
+            raise ConfigError(f"DemonstrationConfig.distribution must be an SCMDistribution, got "
+                              f"{type(self.distribution).__name__}")
+        check_choice(self, "executor", EXECUTORS)
+        check_int(self, "shard_size", 1, MAX_SHARD_SIZE)
+        check_int(self, "max_workers", 0, MAX_WORKERS)
+        if not isinstance(self.ray_address, str):
+            raise ConfigError(f"DemonstrationConfig.ray_address must be a string, got "
+                              f"{self.ray_address!r}")
+
+
+def check_problem_size(where: str, d: int, expert: ParentScaleConfig,
+                       surrogate: SurrogateConfig, *, training: bool = True) -> None:
+    """Checks that problems of ``d`` variables fit the expert and the surrogate.
+
+    Args:
+      where: the key the size comes from, named in the message.
+      d: number of variables.
+      expert: uses ``k_max`` and ``n_obs`` (the regressions need at least as many samples as
+        features), ``n_int``, ``T`` and ``samples_per_step`` (rows of a training example).
+      surrogate: uses ``k_max`` and ``batch_size``.
+      training: the surrogate trains on such problems (checks the size of a training batch);
+        ``False``: it only predicts on them.
+
+    Raises:
+      ConfigError: naming the keys and the limit.
+    """
+    n_expert = n_parent_sets(d - 1, expert.k_max)
+    if n_expert > MAX_PARENT_SETS:
+        raise ConfigError(f"{where} = {d} with expert.k_max = {expert.k_max} gives {n_expert} "
+                          f"candidate parent sets, more than the limit {MAX_PARENT_SETS}: lower "
+                          "one of them")
+    needed = max(expert.n_features(d - 1), 2)
+    if expert.n_obs < needed:
+        raise ConfigError(
+            f"expert.n_obs = {expert.n_obs} is too few for {where} = {d}: the expert's "
+            f"{expert.features} regressions need at least {needed} observational samples")
+    if training:
+        check_surrogate_size(
+            where, d, surrogate.k_max, batch="surrogate.batch_size",
+            batch_size=surrogate.batch_size,
+            rows=expert.n_obs + expert.n_int * d + expert.T * expert.samples_per_step,
+            rows_from=f"expert.n_obs + expert.n_int x {d} + expert.T x expert.samples_per_step")
+    else:
+        check_surrogate_size(where, d, surrogate.k_max)
+
 
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
@@ -201,6 +263,11 @@ class PipelineConfig:
     expert: ParentScaleConfig = ParentScaleConfig()
     surrogate: SurrogateConfig = SurrogateConfig()
     acquisition: aq.AcquisitionConfig = aq.AcquisitionConfig()
+
+    def __post_init__(self) -> None:
+        check_problem_size("demonstrations.distribution.n_vars",
+                           self.demonstrations.distribution.n_vars[1], self.expert,
+                           self.surrogate)
 
 
 def load_pipeline_config(path: str | pathlib.Path | None = None,

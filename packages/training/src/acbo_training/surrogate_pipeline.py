@@ -10,6 +10,7 @@ the expert's own posterior computation on the same data.
 from __future__ import annotations
 
 import dataclasses
+import math
 import pathlib
 import time
 from collections.abc import Callable, Sequence
@@ -21,9 +22,11 @@ import numpy as np
 
 import acbo_surrogate as sur
 from acbo_core import ExperienceBuffer, ParentSetPosterior, true_parents
+from acbo_core.config_checks import check_finite, check_int, check_number, check_range
 from acbo_core.errors import ShapeMismatchError
 from acbo_expert import ParentScaleConfig, parent_set_posterior
 from acbo_training.config import TrainingConfig, compute_precision, config_to_dict
+from acbo_training.demonstrations import MAX_N_VARS
 from acbo_training.errors import ConfigError
 from acbo_training.loop import run_training
 from acbo_training.runlog import RunLogger
@@ -36,6 +39,66 @@ __all__ = [
     "extract_surrogate_training_data",
     "train_surrogate_with_expert_data",
 ]
+
+
+MAX_WIDTH = 4096
+"""Widest network layer a configuration may ask for."""
+MAX_LAYERS = 64
+"""Deepest network a configuration may ask for."""
+MAX_BATCH = 4096
+"""Largest training batch a configuration may ask for."""
+MAX_K = 10
+"""Largest parent set the surrogate may score (the candidate sets grow as ``d ** k_max``)."""
+MAX_PARENT_SETS = 2_000_000
+"""Most candidate parent sets (every set of at most ``k_max`` variables) a problem may have;
+the expert and the surrogate score all of them at every step."""
+MAX_SURROGATE_SCORES = 2**27
+"""Most (example, candidate set) scores in one surrogate training batch: a few arrays of this
+many floats are held at once (512 MiB each)."""
+MAX_SURROGATE_CELLS = 2**25
+"""Most (example, sample, variable) cells in one surrogate training batch: each holds a few
+embeddings and their gradients (a few hundred bytes)."""
+_PRETRAIN_ROWS = max(sur.GeneratorConfig().n_buckets)
+
+
+def n_parent_sets(n: int, k_max: int) -> int:
+    """The number of subsets of ``n`` candidates with at most ``k_max`` members."""
+    return sum(math.comb(n, k) for k in range(min(n, k_max) + 1))
+
+
+def check_surrogate_size(where: str, d: int, k_max: int, *, k_key: str = "surrogate.k_max",
+                         batch: str | None = None, batch_size: int = 1, rows: int = 0,
+                         rows_from: str = "", head: str = "") -> None:
+    """Checks that the surrogate can score problems of ``d`` variables, and train on batches
+    of ``batch_size`` of them with ``rows`` samples each when ``batch`` (its key) is given.
+
+    Args:
+      where, k_key, batch, rows_from: the keys ``d``, ``k_max``, ``batch_size`` and ``rows``
+        come from, named in the messages.
+      head: prefix of the key that starts a message (``"SurrogateConfig."`` from a config's own
+        check, so that loading names the dotted key).
+
+    Raises:
+      ConfigError: naming the keys and the limit.
+    """
+    n_sets = n_parent_sets(sur.bucket_d(d), k_max)
+    if n_sets > MAX_PARENT_SETS:
+        raise ConfigError(f"{head}{where} = {d} with {k_key} = {k_max} gives {n_sets} candidate "
+                          f"parent sets, more than the limit {MAX_PARENT_SETS}: lower one of them")
+    if batch is None:
+        return
+    scores = batch_size * n_sets
+    if scores > MAX_SURROGATE_SCORES:
+        raise ConfigError(
+            f"{head}{batch} = {batch_size} x {n_sets} candidate parent sets ({where} = {d}, "
+            f"{k_key} = {k_max}) is {scores} scores per batch, more than the limit "
+            f"{MAX_SURROGATE_SCORES}: lower one of them")
+    cells = batch_size * sur.bucket_n(rows) * sur.bucket_d(d)
+    if cells > MAX_SURROGATE_CELLS:
+        raise ConfigError(
+            f"{head}{batch} = {batch_size} examples of up to {rows} samples ({rows_from}) of {d} "
+            f"variables ({where}) is {cells} cells per batch, more than the limit "
+            f"{MAX_SURROGATE_CELLS}: lower one of them")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,19 +140,28 @@ class SurrogateConfig:
     pretrain_batch_size: int = 16
 
     def __post_init__(self) -> None:
-        for name in ("model_hidden_dim", "model_n_layers", "batch_size", "max_epochs",
-                     "early_stopping_patience", "validation_frequency", "k_max"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"surrogate.{name} must be >= 1, got {getattr(self, name)}")
-        if self.learning_rate <= 0 or self.kl_weight < 0 or self.truth_weight < 0:
-            raise ConfigError("surrogate: learning_rate must be > 0 and loss weights >= 0")
-        if self.pretrain_steps < 0 or self.pretrain_batch_size < 1:
-            raise ConfigError("surrogate: pretrain_steps must be >= 0 and pretrain_batch_size "
-                              ">= 1")
-        lo, hi = self.pretrain_n_vars
-        if not 2 <= lo <= hi:
-            raise ConfigError(f"surrogate.pretrain_n_vars must be (lo, hi) with 2 <= lo <= hi, "
-                              f"got {self.pretrain_n_vars}")
+        check_finite(self)
+        check_int(self, "model_hidden_dim", 1, MAX_WIDTH)
+        check_int(self, "model_n_layers", 1, MAX_LAYERS)
+        check_int(self, "batch_size", 1, MAX_BATCH)
+        for name in ("max_epochs", "early_stopping_patience", "validation_frequency"):
+            check_int(self, name, 1)
+        check_int(self, "k_max", 1, MAX_K)
+        check_number(self, "learning_rate", 0.0, low_open=True)
+        check_number(self, "kl_weight", 0.0)
+        check_number(self, "truth_weight", 0.0)
+        if self.kl_weight == 0 and self.truth_weight == 0:
+            raise ConfigError("SurrogateConfig.kl_weight and truth_weight are both 0, so the "
+                              "loss would be 0")
+        check_int(self, "pretrain_steps", 0)
+        check_range(self, "pretrain_n_vars", 2, MAX_N_VARS, integer=True)
+        check_int(self, "pretrain_batch_size", 1, MAX_BATCH)
+        if self.pretrain_steps > 0:
+            check_surrogate_size("pretrain_n_vars[1]", self.pretrain_n_vars[1], self.k_max,
+                                 k_key="k_max", batch="pretrain_batch_size",
+                                 batch_size=self.pretrain_batch_size, rows=_PRETRAIN_ROWS,
+                                 rows_from="the pre-training generator's largest bucket",
+                                 head="SurrogateConfig.")
 
     def model_config(self) -> sur.SurrogateConfig:
         """The acbo-surrogate configuration for ``total_steps`` set later."""
