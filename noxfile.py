@@ -36,7 +36,7 @@ PACKAGE_DIRS = (
     "packages/integration",
 )
 # Extras installed by the test session (the Ray executor is tested on a local 2-worker cluster).
-TEST_EXTRAS = {"packages/training": "[ray]"}
+TEST_EXTRAS = {"packages/training": "[ray]", "packages/integration": "[benchmarks]"}
 TEST_TOOLS = ("pytest>=8", "hypothesis>=6.100", "pytest-xdist>=3.5")
 
 

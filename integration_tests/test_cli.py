@@ -199,6 +199,25 @@ def test_ctrl_c_saves_and_the_same_command_resumes(tmp_path):
     assert (run / "models" / "surrogate").is_dir()
 
 
+def test_quick_benchmark_of_every_family_and_method(tiny_run, tmp_path, capsys):
+    """`acbo-train benchmark --quick`: every family (the networks too: the test session
+    installs `acbo[benchmarks]`) and every method, the system's included, so none can rot."""
+    from acbo.benchmark import METHODS
+    from acbo.benchmark_families import FAMILIES
+
+    run, _ = tiny_run
+    out = tmp_path / "bench"
+    assert main(["benchmark", "--quick", "-q", "-o", str(out), "--system",
+                 str(run / "system")]) == 0
+    doc = json.loads((out / "report" / "benchmark.json").read_text())
+    assert set(doc["families"]) == set(FAMILIES)
+    for fam in doc["families"].values():
+        for variant in fam["variants"].values():
+            assert set(variant["methods"]) == set(METHODS)
+    printed = capsys.readouterr().out
+    assert "mean gap closed at t = 3" in printed and "report:" in printed
+
+
 def test_a_damaged_model_is_set_aside_and_rebuilt(tiny_run, tmp_path):
     import shutil
 

@@ -80,6 +80,7 @@ from acbo_core.storage import (
     directory_kind,
     directory_lock,
     dumps_json,
+    json_number,
     recover_directory,
     save_json,
     write_directory,
@@ -110,7 +111,7 @@ __all__ = [
     "ParentSetPosterior", "AcquisitionState", "create_acquisition_state", "best_target_value",
     # files
     "CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint_info",
-    "write_directory", "write_file", "save_json", "dumps_json", "claim_directory",
+    "write_directory", "write_file", "save_json", "dumps_json", "json_number", "claim_directory",
     "directory_kind", "recover_directory", "directory_lock",
     "SCHEMA_VERSION", "scm_to_json", "scm_from_json", "buffer_to_json", "buffer_from_json",
     "posterior_to_json", "posterior_from_json", "save_scm", "load_scm",

@@ -44,7 +44,8 @@ import numpy as np
 
 from acbo_core.errors import LockedError, OverwriteRefusedError, StorageError
 
-__all__ = ["MARKER", "LOCK_FILE", "write_file", "save_json", "dumps_json", "write_directory",
+__all__ = ["MARKER", "LOCK_FILE", "write_file", "save_json", "dumps_json", "json_number",
+           "write_directory",
            "claim_directory", "directory_kind", "recover_directory", "directory_lock"]
 
 MARKER = ".acbo-directory.json"
@@ -189,6 +190,19 @@ def dumps_json(obj: Any, *, indent: int | None = None) -> str:
     """JSON text that is valid and the same byte for byte for the same data: keys sorted, sets
     sorted, numpy values as Python numbers, NaN and infinities written as ``null``."""
     return json.dumps(_plain(obj), indent=indent, sort_keys=True, allow_nan=False)
+
+
+def json_number(value: Any) -> float:
+    """A number read back from JSON that :func:`dumps_json` wrote (``null`` is NaN).
+
+    Raises:
+      TypeError: anything but a number or ``null``.
+    """
+    if value is None:
+        return float("nan")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
 
 
 def _document_kind(doc: Any) -> str | None:

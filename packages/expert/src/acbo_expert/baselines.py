@@ -72,10 +72,11 @@ def run_oracle(scm: Mapping[str, Any], *, key: jax.Array,
     if not active.any():  # no intervenable parent: nothing better to do than try everything
         active[:] = True
     point_mass = ParentSetPosterior(run.target, (frozenset(parents),), np.ones(1))
-    scale = run.posterior_model.set_scale[:1]
+    # The model's table, not ``rows``: random features pad it to their own width.
+    model_rows, scale = run.posterior_model.sets, run.posterior_model.set_scale[:1]
 
     def choose(run: Run, t: int) -> Choice:
-        return cbo_choice(run, rows, np.ones(1), scale, active)
+        return cbo_choice(run, model_rows, np.ones(1), scale, active)
 
     return loop(run, choose, lambda run: point_mass)
 

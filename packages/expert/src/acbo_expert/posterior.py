@@ -229,7 +229,9 @@ def build_parent_set_model(
         ``n_rff``, ``rff_lengthscales``, ``sigma_y``, ``sigma_theta``.
       key: PRNG key for the random features and the doubly robust prior; needed for those.
       candidate_sets: ``[K, k]`` int32 table to use instead of every set of size <= k_max
-        (the oracle passes the true set alone); the prior is then uniform over it.
+        (the oracle passes the true set alone); the prior is then uniform over it. With
+        random features the model's ``sets`` is this table padded with -1 to the features'
+        width (at least ``k_max``); use ``model.sets``, not the table passed in, downstream.
 
     Raises:
       UnknownVariableError: the target is not a variable.
@@ -267,11 +269,16 @@ def build_parent_set_model(
         k_rff, k_dr = jax.random.split(key)
     if config.features == "rff" and k_rff is not None:
         rng = host_rng(k_rff)
+        # The frequencies are drawn k_max wide whatever the table, so a set gets the same
+        # features in a narrower table (the oracle's true set) as in the full one. Every
+        # consumer projects a set's slots with them (``slots @ rff_w.T``), so the table is
+        # padded to their width with empty slots (-1: value 0, no contribution).
         width = max(config.k_max, sets.shape[1], 1)
         rff_w = rng.standard_normal((config.n_rff, width)).astype(np.float32)
         rff_b = rng.uniform(0.0, 2.0 * np.pi, config.n_rff).astype(np.float32)
-        if sets.shape[1] == 0:
-            sets = np.full((sets.shape[0], 1), -1, np.int32)
+        if sets.shape[1] < width:
+            sets = np.concatenate(
+                [sets, np.full((sets.shape[0], width - sets.shape[1]), -1, np.int32)], axis=1)
     if config.prior == "doubly_robust" and candidate_sets is None and k_dr is not None:
         from acbo_expert.doubly_robust import doubly_robust_log_prior  # haiku only when needed
 

@@ -15,6 +15,10 @@ Evaluation against per-graph PARENT_SCALE, random and oracle runs through one ha
 demonstrations, training, evaluation, report.
 """
 
+from acbo.benchmark import METHODS as BENCHMARK_METHODS
+from acbo.benchmark import BenchmarkConfig, run_benchmark
+from acbo.benchmark_families import FAMILIES, Family
+from acbo.benchmark_report import write_benchmark
 from acbo.config import ACBOConfig, EvaluationConfig, default_config_text, load_config
 from acbo.deployment import (
     ACBOPipeline,
@@ -37,10 +41,12 @@ from acbo.evaluation import (
     system_fingerprint,
     true_optimum,
 )
+from acbo.networks import NETWORKS, network_scm, network_targets
 from acbo.persistence import SYSTEM_FORMAT_VERSION, load_system, save_system
 from acbo.report import Criterion, read_report, write_report
 from acbo.system import OnlineConfig, OptimizationResult, TrainedACBOSystem
 from acbo.target_model import model_tables
+from acbo.truth import Truth, problem_truth, true_means
 
 __version__ = "0.1.0"
 
@@ -55,4 +61,7 @@ __all__ = [
     "scenarios_from_trajectories", "system_fingerprint",
     "Criterion", "write_report", "read_report",
     "ACBOConfig", "EvaluationConfig", "load_config", "default_config_text",
+    "BenchmarkConfig", "run_benchmark", "write_benchmark", "BENCHMARK_METHODS", "FAMILIES",
+    "Family", "Truth", "problem_truth", "true_means", "NETWORKS", "network_scm",
+    "network_targets",
 ]

@@ -28,6 +28,7 @@ examples:
   acbo-train evaluate                              (re)writes RUN/report/
   acbo-train optimize --scm problem.json --steps 20
   acbo-train config > my.toml                      the embedded default, to edit
+  acbo-train benchmark --system runs/quickstart/system --workers 2   every family and method
 
 Every command works in one run directory (--output, default {DEFAULT_OUTPUT}). Ctrl-C saves
 what is done; the same command resumes. A run directory keeps its configuration: rerunning
@@ -78,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="keep the policy fixed during the run")
     opt.add_argument("--json", metavar="PATH", help="also write the result as JSON")
     sub.add_parser("config", help="print the embedded default configuration (TOML)")
+    from acbo.benchmark_cli import add_parser as add_benchmark_parser
+
+    add_benchmark_parser(sub)
     return parser
 
 
@@ -116,6 +120,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "config":
         print(default_config_text(), end="")
         return EXIT_OK
+    if args.command == "benchmark":
+        from acbo.benchmark_cli import run as run_benchmark_command
+
+        return run_benchmark_command(args)
     if args.command == "optimize":  # before anything runs: a bad --json must not cost a run
         _check_optimize_args(args)
     config = load_config(args.config, args.overrides)

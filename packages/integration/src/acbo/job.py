@@ -200,14 +200,10 @@ def _train_policy(run: RunDir, trajectories: Sequence[ExpertTrajectory],
     return result.params, result.config.policy, meta
 
 
-def _number(value: Any) -> float:
-    """A metric read back from JSON (NaN is written as null)."""
-    return float("nan") if value is None else float(value)
-
-
 def _metrics_table(value: Any) -> bool:
     return isinstance(value, dict) and all(
-        v is None or isinstance(v, int | float) for v in value.values())
+        v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+        for v in value.values())
 
 
 def _set_aside(path: pathlib.Path, logger: RunLogger, err: Exception) -> None:
@@ -249,9 +245,10 @@ def train_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger: R
     surrogate = SurrogateModelResult(s_config, s_params, {}, s_meta["validation_metrics"],
                                      float(s_meta["speedup_estimate"]))
     p_params, p_config, p_meta = _train_policy(run, trajectories, surrogate, logger)
-    metrics = {f"surrogate_{k}": _number(v) for k, v in s_meta["validation_metrics"].items()}
-    metrics["surrogate_speedup"] = _number(s_meta["speedup_estimate"])
-    metrics |= {f"acquisition_{k}": _number(v) for k, v in p_meta["validation_metrics"].items()}
+    number = ac.json_number
+    metrics = {f"surrogate_{k}": number(v) for k, v in s_meta["validation_metrics"].items()}
+    metrics["surrogate_speedup"] = number(s_meta["speedup_estimate"])
+    metrics |= {f"acquisition_{k}": number(v) for k, v in p_meta["validation_metrics"].items()}
     train, _ = train_validation_split(trajectories, run.config.training)
     system = TrainedACBOSystem(s_config, s_params, p_config, p_params,
                                run_config=run.config.expert, online=run.config.online,
