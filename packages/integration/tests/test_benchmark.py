@@ -81,7 +81,7 @@ def test_without_initial_data_the_curve_starts_at_zero():
 def test_quick_benchmark_end_to_end_resumes_and_refuses_foreign_directories(tmp_path, capsys):
     out = tmp_path / "bench"
     argv = ["benchmark", "--quick", "-q", "-o", str(out), "--families", "er20,toy",
-            "--methods", "parent_scale,random,oracle"]
+            "--methods", "parent_scale,random,oracle", "--n-int", "2,0"]
     assert main(argv) == 0
     report = out / "report"
     doc = json.loads((report / "benchmark.json").read_text())

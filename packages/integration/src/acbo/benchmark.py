@@ -57,6 +57,8 @@ TIMES = (0, 1, 2, 3, 5, 10, 20)
 """Steps at which the gap closed is reported."""
 
 SYSTEM_METHODS = ("acbo", "acbo_offline")
+SOLVED_TOL = 0.05
+"""A run solves its problem when its best true mean is within this of y*."""
 RUN_FORMAT = 1
 
 
@@ -114,8 +116,9 @@ class BenchmarkConfig:
 
 
 def quick_config(**changes: Any) -> BenchmarkConfig:
-    """A smoke run: one problem, one seed, 3 steps, small data and grids."""
-    base = BenchmarkConfig(seeds=(0,), n_problems=1, T=3, n_obs=120, grid_size=64,
+    """A smoke run: one problem, one seed, 3 steps, the ``n_int = 2`` variant, small data and
+    grids."""
+    base = BenchmarkConfig(seeds=(0,), n_problems=1, T=3, n_int=(2,), n_obs=120, grid_size=64,
                            refine_size=16)
     return dataclasses.replace(base, **changes)
 
@@ -438,6 +441,12 @@ def summarise(cfg: BenchmarkConfig, records: Sequence[RunRecord], out: pathlib.P
                 for horizon in (10, 20):
                     if horizon < curves.shape[1]:
                         row[f"auc_{horizon}"] = _mean(curves[:, 1:horizon + 1].mean(axis=1))
+                # Solved: the best true mean found within SOLVED_TOL of y* by the last step.
+                sizes = np.asarray([abs(truths[r.problem].y_obs - truths[r.problem].y_star)
+                                    for r in runs])
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    row[f"solved_frac_t{curves.shape[1] - 1}"] = float(np.mean(
+                        (1.0 - curves[:, -1]) * sizes <= SOLVED_TOL))
                 row["seconds_per_decision"] = float(np.median(np.concatenate(
                     [r.step_seconds for r in every])))
                 row["seconds_per_run"] = _mean([r.setup_seconds + sum(r.step_seconds)

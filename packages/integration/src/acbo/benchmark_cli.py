@@ -29,6 +29,9 @@ def add_parser(sub: Any) -> None:
     bench.add_argument("--problems", type=int, metavar="N", help="problems per family")
     bench.add_argument("--seeds", type=int, metavar="N", help="seeds per problem")
     bench.add_argument("--steps", type=int, metavar="T", help="interventions per run")
+    bench.add_argument("--n-int", metavar="A,B", dest="n_int",
+                       help="initial interventional samples per variable of each protocol "
+                            "variant (default: 2,0; --quick: 2)")
     bench.add_argument("--workers", type=int, default=1, metavar="N",
                        help="processes (default: 1)")
     bench.add_argument("--split", choices=("report", "tune"), default="report",
@@ -69,6 +72,14 @@ def benchmark_config(args: argparse.Namespace) -> Any:
         changes["seeds"] = tuple(range(args.seeds))
     if args.steps is not None:
         changes["T"] = args.steps
+    if args.n_int is not None:
+        try:
+            changes["n_int"] = tuple(int(n) for n in _names(args.n_int) or ())
+        except ValueError:
+            from acbo_core.errors import ConfigError
+
+            raise ConfigError(f"--n-int must be integers separated by commas, got "
+                              f"{args.n_int!r}") from None
     return dataclasses.replace(base, **changes)
 
 
