@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         "max_abs_diff_reference": max(d30["max_abs_diff_reference"],
                                       d100["max_abs_diff_reference"]),
     }
-    print(f"machine: {mach['cpu']} ({mach['cores']} cores, load {mach['load_avg_1m_at_start']:.1f}"
+    print(f"machine: {mach['cpu']} ({mach['cores']} cores, load {mach['load_avg_1m']:.1f}"
           f" at start), jax {mach['jax']}, devices {mach['devices']}, native={mach['native']}")
     print(f"{'config':<34}{'kernel ms':>11}{'reference ms':>14}{'naive ms':>11}"
           f"{'vs ref':>9}{'vs naive':>10}{'sets/s':>12}")
