@@ -159,7 +159,7 @@ def evaluate(params, model_cfg: sur.ModelConfig, dims: tuple[int, ...], per_grap
         theirs = sur.posterior_metrics(exps, truths, names)
         metrics[f"f1_d{d}"] = ours["f1"]
         metrics[f"expert_f1_d{d}"] = theirs["f1"]
-        metrics[f"drop_vs_expert_d{d}"] = (theirs["f1"] - ours["f1"]) / theirs["f1"]
+        metrics[f"drop_vs_expert_d{d}"] = _ratio(theirs["f1"] - ours["f1"], theirs["f1"])
         metrics[f"auroc_d{d}"] = ours["auroc"]
         metrics[f"auprc_d{d}"] = ours["auprc"]
         metrics[f"top1_d{d}"] = ours["top1_accuracy"]
@@ -181,10 +181,16 @@ def evaluate(params, model_cfg: sur.ModelConfig, dims: tuple[int, ...], per_grap
               f"{ours['auroc']:.3f}  model {metrics[f'model_ms_d{d}']:.1f} ms  expert "
               f"{metrics[f'expert_ms_d{d}']:.1f} ms", flush=True)
     if "f1_d20" in metrics and "f1_d40" in metrics:
-        metrics["transfer_drop_2x"] = (metrics["f1_d20"] - metrics["f1_d40"]) / metrics["f1_d20"]
-        metrics["expert_drop_20_to_40"] = ((metrics["expert_f1_d20"] - metrics["expert_f1_d40"])
-                                           / metrics["expert_f1_d20"])
+        metrics["transfer_drop_2x"] = _ratio(metrics["f1_d20"] - metrics["f1_d40"],
+                                             metrics["f1_d20"])
+        metrics["expert_drop_20_to_40"] = _ratio(
+            metrics["expert_f1_d20"] - metrics["expert_f1_d40"], metrics["expert_f1_d20"])
     return metrics, timing
+
+
+def _ratio(num: float, den: float) -> float:
+    """``num / den``, NaN where ``den`` is 0 (a tiny --quick model can score F1 = 0)."""
+    return num / den if den else float("nan")
 
 
 def main() -> None:

@@ -375,7 +375,8 @@ def scenarios_from_trajectories(trajectories: Sequence[ExpertTrajectory],
 def evaluate_acquisition_performance(acquisition: AcquisitionModelResult,
                                      test_scenarios: Sequence[OptimizationScenario]
                                      ) -> dict[str, float]:
-    """The policy on held-out decisions: agreement with the expert's variable and the exact
+    """The policy on held-out decisions: agreement with the expert's variable (and its
+    binomial standard error) and the exact
     expected improvement of its actions, normalised so that random is 0 and the best action on
     the value grid is 1 (linear SCMs only).
     """
@@ -391,6 +392,9 @@ def evaluate_acquisition_performance(acquisition: AcquisitionModelResult,
             chosen = _greedy(acquisition, s.state)
             agree.append(chosen == tuple(s.expert_action["targets"])[0])
         metrics["expert_agreement"] = float(np.mean(agree))
+        # Its sampling error: a model retrained from data that differ in the last bit (another
+        # CPU instruction set) moves by about this much.
+        metrics["expert_agreement_se"] = float(np.std(agree) / np.sqrt(len(agree)))
     if linear:
         problems: GRPOProblems = make_grpo_problems(
             [s.state for s in linear], [s.scm for s in linear], n_bins=cfg.n_value_bins)

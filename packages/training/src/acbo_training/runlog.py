@@ -75,19 +75,27 @@ def _short(value: Any) -> str:
 
 
 def machine_info() -> dict[str, Any]:
-    """What a measurement ran on: CPU model, cores, platform, versions, devices, date and the
-    1-minute load (the machine may be shared with other jobs)."""
+    """What a measurement ran on: CPU model, its widest vector instruction set, cores,
+    platform, versions, devices, ``XLA_FLAGS``, date and the 1-minute load (the machine may be
+    shared with other jobs).
+
+    The instruction set is there because XLA compiles for the host's: float32 results (and so
+    trained models) are bit-identical between runs on one kind of CPU, not across kinds."""
     import jax
 
-    cpu = platform.processor() or platform.machine()
+    model, flags = "", set[str]()
     try:
         for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+            if line.startswith("model name") and not model:
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+    cpu = model or platform.processor() or platform.machine()
+    isa = next((name for name in ("avx512f", "avx2", "avx", "sse4_2") if name in flags), "")
+    return {"cpu": cpu, "isa": isa, "cores": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(), "jax": jax.__version__,
-            "devices": [str(d) for d in jax.devices()], "date": time.strftime("%Y-%m-%d"),
+            "devices": [str(d) for d in jax.devices()],
+            "xla_flags": os.environ.get("XLA_FLAGS", ""), "date": time.strftime("%Y-%m-%d"),
             "load_avg_1m": os.getloadavg()[0]}
