@@ -70,6 +70,7 @@ from acbo_acquisition.policy import (
     check_params,
     init_policy_params,
     intervention_for_action,
+    ranked_actions,
     select_intervention,
 )
 from acbo_acquisition.problems import GRPOProblems, expected_rewards, make_grpo_problems
@@ -94,6 +95,7 @@ __all__ = [
     "log_prob", "entropy", "action_probs", "sample_actions", "mode_action", "bin_values",
     # using a policy
     "init_policy_params", "apply_policy", "check_params", "select_intervention",
+    "ranked_actions",
     "action_for_intervention", "intervention_for_action",
     # behavioural cloning
     "BCData", "BCState", "make_bc_data", "init_bc", "bc_step", "train_bc", "evaluate_bc",

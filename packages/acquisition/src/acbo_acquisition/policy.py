@@ -30,8 +30,8 @@ from acbo_acquisition.network import PolicyOutputs, make_policy
 from acbo_core import AcquisitionState, create_perfect_intervention
 from acbo_core.errors import InvalidInterventionError, ShapeMismatchError
 
-__all__ = ["init_policy_params", "apply_policy", "select_intervention", "action_for_intervention",
-           "intervention_for_action", "check_params"]
+__all__ = ["init_policy_params", "apply_policy", "select_intervention", "ranked_actions",
+           "action_for_intervention", "intervention_for_action", "check_params"]
 
 _VALUE_TOLERANCE = 1e-6  # relative to the range width
 
@@ -98,6 +98,34 @@ def _choose(params: hk.Params, inputs: PolicyInputs, key: jax.Array, avoid: jax.
         return mode_action(out)
     variables, bins = sample_actions(out, key, 1)
     return variables[0], bins[0]
+
+
+@functools.partial(jax.jit, static_argnames="config")
+def _ranking(params: hk.Params, inputs: PolicyInputs, *, config: PolicyConfig
+             ) -> tuple[jax.Array, jax.Array]:
+    out = make_policy(config).apply(params, inputs)
+    return jax.nn.softmax(out.variable_logits), jnp.argmax(out.value_logits, axis=-1)
+
+
+def ranked_actions(params: hk.Params, state: AcquisitionState, *, config: PolicyConfig,
+                   k: int) -> list[tuple[int, int, float]]:
+    """The policy's ``k`` most probable variables, most probable first, each with its most
+    probable value bin: ``[(variable index, bin, p(variable)), ...]`` (buffer order; only
+    intervenable variables; fewer than ``k`` if fewer may be intervened on).
+
+    Raises:
+      ShapeMismatchError: ``params`` that do not fit ``config``.
+      InvalidStateError, UnknownVariableError, InvalidInterventionError: a bad state.
+    """
+    check_state(state)
+    check_params(params, config)
+    inputs = encode_state(state)
+    d = inputs.features.shape[0]
+    padded = jax.tree_util.tree_map(lambda a: a[0], stack_inputs([inputs], -(-d // 8) * 8))
+    probs, bins = (np.asarray(a) for a in _ranking(params, padded, config=config))
+    allowed = [i for i in range(d) if inputs.intervenable[i]]
+    order = sorted(allowed, key=lambda i: (-float(probs[i]), i))[: max(int(k), 1)]
+    return [(i, int(bins[i]), float(probs[i])) for i in order]
 
 
 def intervention_for_action(state: AcquisitionState, variable: int, value_bin: int,

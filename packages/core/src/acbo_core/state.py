@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pyrsistent as pyr
@@ -28,6 +28,10 @@ class AcquisitionState:
       step: number of interventions chosen so far.
       intervention_ranges: ``(lo, hi)`` for each variable that may be intervened on.
       minimize: whether lower target values are better.
+      history: ``(variable, value, observed target)`` of every single-variable intervention so
+        far, in order (initial ones included): the outcomes as the method observed them,
+        which need not be the rows in ``buffer`` (a noiseless run observes the interventional
+        mean, a noisy one the mean of the samples).
     """
 
     buffer: ExperienceBuffer
@@ -37,6 +41,7 @@ class AcquisitionState:
     step: int
     intervention_ranges: pyr.PMap
     minimize: bool = True
+    history: tuple[tuple[str, float, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.target not in self.buffer.variables:
@@ -68,6 +73,15 @@ class AcquisitionState:
         if self.step < 0:
             raise InvalidStateError(f"step must be >= 0, got {self.step}")
         object.__setattr__(self, "intervention_ranges", pyr.pmap(ranges))
+        history = []
+        for entry in self.history:
+            var, value, y = entry
+            if var not in self.buffer.variables:
+                raise UnknownVariableError(f"history names an unknown variable {var!r}")
+            if not (math.isfinite(float(value)) and math.isfinite(float(y))):
+                raise InvalidStateError(f"history entry {entry!r} is not finite")
+            history.append((str(var), float(value), float(y)))
+        object.__setattr__(self, "history", tuple(history))
 
     @property
     def intervenable(self) -> tuple[str, ...]:
@@ -100,6 +114,7 @@ def create_acquisition_state(
     step: int = 0,
     best_value: float | None = None,
     minimize: bool = True,
+    history: Sequence[tuple[str, float, float]] = (),
 ) -> AcquisitionState:
     """An :class:`AcquisitionState` for ``posterior.target``; ``best_value`` defaults to
     :func:`best_target_value` of the buffer.
@@ -115,4 +130,4 @@ def create_acquisition_state(
     if best_value is None:
         best_value = best_target_value(buffer, target, minimize=minimize)
     return AcquisitionState(buffer, posterior, float(best_value), target, int(step),
-                            pyr.pmap(intervention_ranges), bool(minimize))
+                            pyr.pmap(intervention_ranges), bool(minimize), tuple(history))

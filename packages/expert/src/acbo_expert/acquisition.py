@@ -46,6 +46,7 @@ class Acquisition(NamedTuple):
     ei: jax.Array  # [E] best expected improvement per element (-inf if inactive)
     u: jax.Array  # [E] where, in [0, 1] over the range
     log_params: jax.Array  # [E, 3] MAP GP hyperparameters log (l, s_f^2, s_n^2)
+    ei_preferred: jax.Array | None = None  # [E] expected improvement at ``preferred`` (if given)
 
 
 def _prior(reg: SetRegressions, probs: jax.Array, sign: jax.Array, variable: jax.Array,
@@ -61,8 +62,9 @@ def _prior(reg: SetRegressions, probs: jax.Array, sign: jax.Array, variable: jax
 def acquire(x_obs: jax.Array, target: jax.Array, sets: jax.Array, probs: jax.Array,
             scale: jax.Array, rff_w: jax.Array | None, rff_b: jax.Array | None, sigma_y: jax.Array,
             sigma_theta: jax.Array, sign: jax.Array, elements: Elements, gp_u: jax.Array,
-            gp_y: jax.Array, gp_mask: jax.Array, y_best: jax.Array, xi: jax.Array, *,
-            grid_size: int, refine_size: int, gp_steps: int, gp_ensemble: int) -> Acquisition:
+            gp_y: jax.Array, gp_mask: jax.Array, y_best: jax.Array, xi: jax.Array,
+            preferred: jax.Array | None = None, *, grid_size: int, refine_size: int,
+            gp_steps: int, gp_ensemble: int) -> Acquisition:
     """Best expected improvement and its location for every element.
 
     Args:
@@ -78,6 +80,8 @@ def acquire(x_obs: jax.Array, target: jax.Array, sets: jax.Array, probs: jax.Arr
         and signed so lower is better).
       y_best: the best (lowest) signed observation so far, over every element.
       xi: EI margin.
+      preferred: ``[E]`` a value per element (u in [0, 1]) whose expected improvement is
+        returned too (``ei_preferred``), e.g. another method's proposal to compare with.
       grid_size, refine_size: points of the dense and the local grid.
       gp_steps: Adam steps of the hyperparameter fit.
       gp_ensemble: hyperparameter settings expected improvement is averaged over.
@@ -87,7 +91,7 @@ def acquire(x_obs: jax.Array, target: jax.Array, sets: jax.Array, probs: jax.Arr
     half = 1.0 / (grid_size - 1)
     offsets = jnp.linspace(-half, half, refine_size, dtype=x_obs.dtype)  # [R]
 
-    def one(variable, active, low, high, mean, std, u, y, mask):  # type: ignore[no-untyped-def]
+    def one(variable, active, low, high, mean, std, u, y, mask, pref):  # type: ignore[no-untyped-def]
         prior = functools.partial(_prior, reg, probs, sign, variable, low, high, mean, std)
         # The prior at the data and on the grid in one pass.
         m_all, sd_all = prior(jnp.concatenate([u, grid]))
@@ -108,10 +112,11 @@ def acquire(x_obs: jax.Array, target: jax.Array, sets: jax.Array, probs: jax.Arr
         ei_local = ei_at(local, *prior(local))
         i = jnp.argmax(ei_local)
         best_ei, best_u = ei_local[i], local[i]
-        return jnp.where(active, best_ei, -jnp.inf), best_u, params[0]
+        ei_pref = None if pref is None else ei_at(pref[None], *prior(pref[None]))[0]
+        return jnp.where(active, best_ei, -jnp.inf), best_u, params[0], ei_pref
 
-    ei, u, log_params = jax.vmap(one)(*elements, gp_u, gp_y, gp_mask)
-    return Acquisition(ei, u, log_params)
+    ei, u, log_params, ei_pref = jax.vmap(one)(*elements, gp_u, gp_y, gp_mask, preferred)
+    return Acquisition(ei, u, log_params, ei_pref)
 
 
 @functools.partial(jax.jit, static_argnames=("grid_size",))

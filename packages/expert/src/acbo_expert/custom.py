@@ -23,7 +23,7 @@ from acbo_expert._loop import Choice, Run, loop, setup, step_key
 from acbo_expert.config import ParentScaleConfig
 from acbo_expert.result import ParentScaleResult
 
-__all__ = ["run_method", "ChooseFn", "PosteriorFn"]
+__all__ = ["run_method", "initial_buffer", "ChooseFn", "PosteriorFn"]
 
 PosteriorFn = Callable[[ExperienceBuffer, str], ParentSetPosterior]
 """``(all data so far, target) -> the method's posterior over the target's parent sets``."""
@@ -48,6 +48,19 @@ class _Data:
             self.buffer = self.buffer.add_interventions(do, rows)
         self.n_blocks = len(blocks)
         return self.buffer
+
+
+def initial_buffer(scm: Mapping[str, Any], *, key: jax.Array,
+                   config: ParentScaleConfig = ParentScaleConfig()  # noqa: B008
+                   ) -> ExperienceBuffer:
+    """D_O and D_I of a run with this key, as a buffer: exactly the data every method starts
+    from (see :func:`run_method`).
+
+    Raises:
+      The errors of :func:`acbo_expert.run_parent_scale` for a bad problem or config.
+    """
+    run = setup(scm, config, key, "data", with_model=False)
+    return _Data(run).update(run)
 
 
 def run_method(scm: Mapping[str, Any], choose: ChooseFn, posterior: PosteriorFn, *,
@@ -91,9 +104,12 @@ def run_method(scm: Mapping[str, Any], choose: ChooseFn, posterior: PosteriorFn,
         best = run.best_so_far()
         if not np.isfinite(best):
             best = float(np.mean(run.d_obs[:, run.variables.index(run.target)]))
+        history = [(next(iter(do["targets"])), float(next(iter(do["values"].values()))), y)
+                   for do, _, y in run.d_i] + [(s["var"], s["value"], s["y"]) for s in run.steps]
         state = ac.create_acquisition_state(data.buffer, run.posteriors[-1],
                                             intervention_ranges=ranges, step=t,
-                                            best_value=best, minimize=run.config.minimize)
+                                            best_value=best, minimize=run.config.minimize,
+                                            history=history)
         intervention = choose(state, step_key(run, t))
         var, value = _single(intervention, run.elements)
         return var, value, run.elements, {}

@@ -44,14 +44,14 @@ from acbo.evaluation import (
 from acbo.networks import NETWORKS, network_scm, network_targets
 from acbo.persistence import SYSTEM_FORMAT_VERSION, load_system, save_system
 from acbo.report import Criterion, read_report, write_report
-from acbo.system import OnlineConfig, OptimizationResult, TrainedACBOSystem
+from acbo.system import DecisionConfig, OnlineConfig, OptimizationResult, TrainedACBOSystem
 from acbo.target_model import model_tables
 from acbo.truth import Truth, problem_truth, true_means
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "TrainedACBOSystem", "OptimizationResult", "OnlineConfig", "model_tables",
+    "TrainedACBOSystem", "OptimizationResult", "OnlineConfig", "DecisionConfig", "model_tables",
     "save_system", "load_system", "SYSTEM_FORMAT_VERSION",
     "DeploymentConfig", "DeployedACBOSystem", "deploy_trained_system", "ACBOPipeline",
     "integrate_with_existing_pipeline",

@@ -12,9 +12,15 @@ the best true mean among the interventions made so far (D_I included; with no in
 made, ``best_0 = y_obs``). It is not clipped: a method can read below 0 or, within Monte-Carlo
 error, above 1.
 
-Runs are cached one JSON file each under ``OUT/runs/`` (an interrupted benchmark resumes); the
-report (``benchmark.json``, ``benchmark.md`` and one anytime-regret plot per family) is written
-to ``OUT/report/``.
+With a trained system, each problem's posterior is also compared on identical data (D_O and D_I
+of its first seed with ``n_int = 2``): the MAP set's F1 against the true parents and the time of
+one posterior, the surrogate's forward pass against the expert's uniform-prior posterior from
+scratch (what a new problem costs it) and against its per-step update once the per-set
+regressions on D_O are fitted (what each step of a run costs it).
+
+Runs are cached one JSON file each under ``OUT/runs/`` (an interrupted benchmark resumes),
+posterior comparisons under ``OUT/posteriors/``; the report (``benchmark.json``,
+``benchmark.md`` and one anytime-regret plot per family) is written to ``OUT/report/``.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from acbo_core.storage import json_number
 from acbo_expert import (
     ParentScaleConfig,
     ParentScaleResult,
+    initial_buffer,
     run_oracle,
     run_parent_scale,
     run_random,
@@ -60,6 +67,8 @@ SYSTEM_METHODS = ("acbo", "acbo_offline")
 SOLVED_TOL = 0.05
 """A run solves its problem when its best true mean is within this of y*."""
 RUN_FORMAT = 1
+POSTERIOR_N_INT = 2
+"""Initial interventional samples per variable of the data the posteriors are compared on."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,6 +247,58 @@ def judge(result: ParentScaleResult, scm: Mapping[str, Any], truth: Truth, *,
         if chosen_rows else float("nan"))
 
 
+def _median_seconds(fn: Callable[[], Any], repeats: int = 3) -> float:
+    fn()  # compile (and warm caches) before timing
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def compare_posteriors(system: Any, scm: Mapping[str, Any], key: jax.Array,
+                       config: ParentScaleConfig) -> dict[str, float]:
+    """The system's surrogate and the expert's uniform-prior posterior on the same D_O and D_I:
+    MAP-set F1 against the true parents and seconds per posterior (medians of 3, compiled).
+
+    Returns:
+      ``surrogate_f1``, ``expert_f1``, ``surrogate_seconds``, ``expert_scratch_seconds`` (the
+      expert's posterior from a new buffer: per-set regressions on D_O, then the evidence of
+      D_I) and ``expert_update_seconds`` (the evidence of all interventional rows given the
+      fitted regressions: the expert's cost per step of a run).
+    """
+    from acbo_expert.posterior import build_parent_set_model, parent_set_posterior, prune
+
+    buffer = initial_buffer(scm, key=key, config=config)
+    target = scm["target"]
+    parents = set(ac.true_parents(scm))
+    model_key = jax.random.fold_in(key, 1)
+    expert = dataclasses.replace(config, prior="uniform")
+
+    def surrogate() -> Any:
+        return system.predict_posterior(buffer, target)
+
+    def scratch() -> Any:
+        return parent_set_posterior(buffer, target, k_max=expert.k_max, prior="uniform",
+                                    features=expert.features, key=model_key, config=expert)
+
+    model = build_parent_set_model(buffer.variables, target,
+                                   buffer.observational().to_arrays().values, config=expert,
+                                   key=model_key)
+    inter = buffer.interventional().to_arrays()
+
+    def update() -> Any:
+        return prune(model, model.log_weights(inter.values, inter.intervened),
+                     expert.prune_threshold)[1]
+
+    return {"surrogate_f1": float(sur.f1_score(surrogate().map_set(), parents)),
+            "expert_f1": float(sur.f1_score(scratch().map_set(), parents)),
+            "surrogate_seconds": _median_seconds(surrogate),
+            "expert_scratch_seconds": _median_seconds(scratch),
+            "expert_update_seconds": _median_seconds(update)}
+
+
 def _run_name(fam: str, problem: int, seed: int, n_int: int, method: str, tag: str) -> str:
     return f"{fam}-p{problem:02d}-s{seed}-i{n_int}-{method}-{tag}.json"
 
@@ -319,7 +380,31 @@ def run_problem(payload: Mapping[str, Any]) -> list[str]:
                            method=method)
             ac.write_file(path, ac.dumps_json(record.to_json()))
             done.append(name)
+    system = _load_system(payload.get("system"))
+    if system is not None and n_int == POSTERIOR_N_INT:
+        path = out / "posteriors" / _posterior_name(fam.name, index, payload.get("system_tag", ""),
+                                                    cfg)
+        if _read(path, _posterior_record) is None:
+            key = jax.random.fold_in(jax.random.key(cfg.seeds[0]), index)
+            record = compare_posteriors(system, scm, key,
+                                        run_config(cfg, fam, n_int, "parent_scale"))
+            ac.write_file(path, ac.dumps_json({"format": RUN_FORMAT, **record}))
+            done.append(path.name)
     return done
+
+
+def _posterior_name(fam: str, problem: int, system_tag: str, cfg: BenchmarkConfig) -> str:
+    return f"{fam}-p{problem:02d}-{config_tag(cfg, system_tag, 'acbo')}.json"
+
+
+_POSTERIOR_KEYS = ("surrogate_f1", "expert_f1", "surrogate_seconds", "expert_scratch_seconds",
+                   "expert_update_seconds")
+
+
+def _posterior_record(data: Any) -> dict[str, float]:
+    if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
+        raise ValueError("not a posterior comparison of this format")
+    return {k: json_number(data[k]) for k in _POSTERIOR_KEYS}
 
 
 # -- the whole benchmark -------------------------------------------------------------------------
@@ -365,7 +450,7 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | pathlib.Path, *,
             bar.update(1)
             bar.set_postfix(family=p["family"])
     records = load_records(cfg, out, system_tag)
-    summary = summarise(cfg, records, out)
+    summary = summarise(cfg, records, out, system_tag=system_tag if system_path else None)
     summary["wall_seconds"] = time.perf_counter() - start
     return summary
 
@@ -397,12 +482,15 @@ def _mean(values: Sequence[float]) -> float:
     return float(np.nanmean(arr)) if arr.size and np.isfinite(arr).any() else float("nan")
 
 
-def summarise(cfg: BenchmarkConfig, records: Sequence[RunRecord], out: pathlib.Path
-              ) -> dict[str, Any]:
+def summarise(cfg: BenchmarkConfig, records: Sequence[RunRecord], out: pathlib.Path, *,
+              system_tag: str | None = None) -> dict[str, Any]:
     """Per family and protocol variant (n_int): per method the gap closed at :data:`TIMES`,
-    the area under the anytime curve, times, final MAP F1; per family how many problems are
-    saturated (random closes >= 0.95 of the gap by t = 5) and how often the best single
-    intervention is on a non-parent of the target."""
+    the area under the anytime curve, times (and, for the system, its whole-run speed-up over
+    PARENT_SCALE with the uniform prior), final MAP F1, and the gap on the problems whose best
+    single intervention is on a non-parent; per family how many problems are saturated (random
+    closes >= 0.95 of the gap by t = 5), how often the best single intervention is on a
+    non-parent of the target and, with a system (``system_tag``), the posterior comparison on
+    identical data (see :func:`compare_posteriors`)."""
     families: dict[str, Any] = {}
     for name in cfg.families:
         fam = family(name)
@@ -453,15 +541,33 @@ def summarise(cfg: BenchmarkConfig, records: Sequence[RunRecord], out: pathlib.P
                                                 for r in every])
                 row["final_map_f1"] = _mean([r.final_map_f1 for r in every])
                 row["chose_parent_frac"] = _mean([r.chose_parent_frac for r in every])
+                off_parent = [r for r in runs if not truths[r.problem].best_is_parent]
+                if off_parent:
+                    last = len(off_parent[0].gap) - 1
+                    row["non_parent_gap_t10"] = _mean([r.gap[min(10, last)] for r in off_parent])
+                    row[f"non_parent_gap_t{last}"] = _mean([r.gap[last] for r in off_parent])
                 row["curve_mean"] = np.nanmean(curves, axis=0).tolist()
                 row["curve_q25"] = np.nanquantile(curves, 0.25, axis=0).tolist()
                 row["curve_q75"] = np.nanquantile(curves, 0.75, axis=0).tolist()
                 methods[method] = row
+            baseline = methods.get("parent_scale", {}).get("seconds_per_run")
+            for method in SYSTEM_METHODS:
+                if method in methods and baseline:
+                    methods[method]["speedup_vs_parent_scale"] = (
+                        baseline / methods[method]["seconds_per_run"])
             entry["variants"][f"n_int={n_int}"] = {
                 "saturated_problems": saturated,
                 "all_saturated": all_saturated,
                 "counted_problems": cfg.n_problems - len(saturated),
                 "methods": methods}
+        if system_tag is not None and POSTERIOR_N_INT in cfg.n_int:
+            rows = [_read(out / "posteriors" / _posterior_name(name, i, system_tag, cfg),
+                          _posterior_record) for i in range(cfg.n_problems)]
+            rows = [r for r in rows if r is not None]
+            if rows:
+                entry["posterior"] = {"problems": len(rows), **{
+                    k: (_mean([r[k] for r in rows]) if k.endswith("f1")
+                        else float(np.median([r[k] for r in rows]))) for k in _POSTERIOR_KEYS}}
         families[name] = entry
     return {"config": config_to_dict(cfg), "families": families,
             "created": time.strftime("%Y-%m-%d %H:%M")}

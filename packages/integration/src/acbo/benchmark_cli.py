@@ -20,6 +20,9 @@ def add_parser(sub: Any) -> None:
                     "OUT/report/benchmark.{json,md} and one plot per family.")
     bench.add_argument("--output", "-o", default=DEFAULT_OUTPUT, metavar="OUT",
                        help=f"benchmark directory (default: {DEFAULT_OUTPUT})")
+    bench.add_argument("--report", metavar="DIR",
+                       help="where the report goes (default: OUT/report); runs of several "
+                            "systems can share one OUT, each with its own report")
     bench.add_argument("--system", metavar="DIR",
                        help="the trained system to benchmark (methods acbo, acbo_offline)")
     bench.add_argument("--families", metavar="A,B", help="comma-separated (default: all)")
@@ -98,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         summary["machine"] = machine_info()
         summary["command"] = "acbo-train " + " ".join(sys.argv[1:]) if sys.argv[1:] else \
             "acbo-train benchmark"
-        paths = write_benchmark(summary, out / "report")
+        paths = write_benchmark(summary, args.report or out / "report")
     _print(summary)
     print(f"report: {paths['markdown']}")
     return 0

@@ -36,14 +36,17 @@ def _variant_table(methods: Mapping[str, Any]) -> list[str]:
                   None)
     head = (["method", *[f"t={t}" for t in times], "AUC 1-10", "AUC 1-20",
              f"solved (t={solved.rsplit('t', 1)[-1]})" if solved else "solved", "s/decision",
-             "s/run", "MAP F1", "parent steps"])
+             "s/run", "run speed-up vs parent_scale", "MAP F1", "parent steps",
+             "t=10 where the optimum is off the parents"])
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for method, row in methods.items():
         cells = [method, *[_fmt(row.get(f"gap_t{t}")) for t in times],
                  _fmt(row.get("auc_10")), _fmt(row.get("auc_20")),
                  _fmt(row.get(solved)) if solved else "n/a",
                  _fmt(row.get("seconds_per_decision"), 3), _fmt(row.get("seconds_per_run"), 1),
-                 _fmt(row.get("final_map_f1")), _fmt(row.get("chose_parent_frac"))]
+                 _fmt(row.get("speedup_vs_parent_scale"), 1),
+                 _fmt(row.get("final_map_f1")), _fmt(row.get("chose_parent_frac")),
+                 _fmt(row.get("non_parent_gap_t10"))]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -87,6 +90,31 @@ def markdown(summary: Mapping[str, Any], plots: Mapping[str, str]) -> str:
             cells = [name, variant, ",".join(map(str, fam["d"])), counted,
                      _fmt(fam["non_parent_optimum_frac"])]
             cells += [_fmt(v["methods"].get(m, {}).get("gap_t10")) for m in methods]
+            lines.append("| " + " | ".join(cells) + " |")
+    posterior = {name: fam["posterior"] for name, fam in summary["families"].items()
+                 if "posterior" in fam}
+    if posterior:
+        lines += ["", "## Posteriors on identical data", "",
+                  "Per problem, D_O and D_I (2 samples per variable) of its first seed; the "
+                  "system's surrogate against the expert's posterior with the uniform prior "
+                  "(PARENT_SCALE's, with the family's features). F1 of the MAP set against the "
+                  "true parents (mean); milliseconds per posterior (median, compiled): the "
+                  "expert from scratch (per-set regressions on D_O, then the evidence of D_I: "
+                  "what a new problem costs it) and its per-step update (the evidence given "
+                  "fitted regressions: what each step of a run costs it).", ""]
+        head = ["family", "d", "surrogate F1", "expert F1", "surrogate ms", "expert ms (scratch)",
+                "speed-up vs scratch", "expert ms (update)", "speed-up vs update"]
+        lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+        for name, post in posterior.items():
+            fam = summary["families"][name]
+            ms = {k: 1e3 * post[k] for k in ("surrogate_seconds", "expert_scratch_seconds",
+                                             "expert_update_seconds")}
+            cells = [name, ",".join(map(str, fam["d"])), _fmt(post["surrogate_f1"]),
+                     _fmt(post["expert_f1"]), _fmt(ms["surrogate_seconds"], 1),
+                     _fmt(ms["expert_scratch_seconds"], 1),
+                     _fmt(ms["expert_scratch_seconds"] / ms["surrogate_seconds"], 1),
+                     _fmt(ms["expert_update_seconds"], 1),
+                     _fmt(ms["expert_update_seconds"] / ms["surrogate_seconds"], 1)]
             lines.append("| " + " | ".join(cells) + " |")
     for name, fam in summary["families"].items():
         lines += ["", f"## {name}: {fam['description']}", "",

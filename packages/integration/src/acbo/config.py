@@ -2,7 +2,8 @@
 
 ``[training]``, ``[demonstrations]``, ``[expert]``, ``[surrogate]``, ``[acquisition]`` are the
 training layer's (:class:`acbo_training.PipelineConfig`); ``[online]`` is the system's online
-GRPO and ``[evaluation]`` what the report measures. The embedded default
+GRPO, ``[decision]`` how its policy's proposal becomes an intervention, and
+``[evaluation]`` what the report measures. The embedded default
 (``acbo/configs/quickstart.toml``) is what ``acbo-train run`` uses without ``--config``: a run
 sized to finish in about a quarter of an hour on two CPU cores (14 min measured).
 """
@@ -17,7 +18,7 @@ from typing import Any
 
 import acbo_acquisition as aq
 from acbo.evaluation import _ALIASES, BASELINES
-from acbo.system import OnlineConfig
+from acbo.system import DecisionConfig, OnlineConfig
 from acbo_core.config_checks import check_finite, check_int, check_seeds
 from acbo_core.errors import ConfigError
 from acbo_expert import ParentScaleConfig
@@ -104,6 +105,7 @@ class ACBOConfig:
     surrogate: SurrogateConfig = SurrogateConfig()
     acquisition: aq.AcquisitionConfig = aq.AcquisitionConfig()
     online: OnlineConfig = OnlineConfig()
+    decision: DecisionConfig = DecisionConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
 
     def __post_init__(self) -> None:

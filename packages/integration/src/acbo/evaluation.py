@@ -287,7 +287,8 @@ def system_fingerprint(system: Any) -> str:
     for tree in (system.surrogate_params, system.acquisition_params):
         for leaf in jax.tree_util.tree_leaves(tree):
             h.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
-    h.update(repr((system.surrogate_config, system.policy_config, system.online)).encode())
+    h.update(repr((system.surrogate_config, system.policy_config, system.online,
+                   system.decision)).encode())
     return h.hexdigest()[:16]
 
 

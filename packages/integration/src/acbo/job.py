@@ -252,6 +252,7 @@ def train_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger: R
     train, _ = train_validation_split(trajectories, run.config.training)
     system = TrainedACBOSystem(s_config, s_params, p_config, p_params,
                                run_config=run.config.expert, online=run.config.online,
+                               decision=run.config.decision,
                                training_scms=tuple(t.scm for t in train),
                                performance_metrics=metrics)
     _set_aside_unless(run / "system", SYSTEM_KIND, logger)

@@ -17,7 +17,7 @@ from typing import Any
 import acbo_acquisition as aq
 import acbo_core as ac
 import acbo_surrogate as sur
-from acbo.system import OnlineConfig, TrainedACBOSystem
+from acbo.system import DecisionConfig, OnlineConfig, TrainedACBOSystem
 from acbo_core.errors import ACBOError, CheckpointError, ConfigError
 from acbo_expert import ParentScaleConfig
 from acbo_training import config_from_dict, config_to_dict
@@ -25,7 +25,8 @@ from acbo_training import config_from_dict, config_to_dict
 __all__ = ["SYSTEM_KIND", "SYSTEM_FORMAT_VERSION", "save_system", "load_system"]
 
 SYSTEM_KIND = "acbo.system"
-SYSTEM_FORMAT_VERSION = 1
+SYSTEM_FORMAT_VERSION = 2
+"""2: the decision settings (the causal GP sets the value); 1 had none."""
 
 
 def save_system(system: TrainedACBOSystem, path: str | os.PathLike[str]) -> pathlib.Path:
@@ -47,6 +48,7 @@ def save_system(system: TrainedACBOSystem, path: str | os.PathLike[str]) -> path
         meta = {"kind": SYSTEM_KIND, "format_version": SYSTEM_FORMAT_VERSION,
                 "run_config": config_to_dict(system.run_config),
                 "online": config_to_dict(system.online),
+                "decision": config_to_dict(system.decision),
                 "performance_metrics": {k: float(v)
                                         for k, v in system.performance_metrics.items()}}
         ac.write_file(tmp / "system.json", ac.dumps_json(meta, indent=2) + "\n")
@@ -110,10 +112,12 @@ def load_system(path: str | os.PathLike[str]) -> TrainedACBOSystem:
             raise TypeError("training_scms.json is not a list")
         run_config = config_from_dict(ParentScaleConfig, meta["run_config"])
         online = config_from_dict(OnlineConfig, meta["online"])
+        decision = config_from_dict(DecisionConfig, meta["decision"])
         scms = tuple(ac.scm_from_json(json.dumps(s)) for s in scm_docs)
         metrics = {str(k): float("nan") if v is None else float(v)
                    for k, v in meta["performance_metrics"].items()}
     except (KeyError, TypeError, AttributeError, ValueError, ConfigError) as err:
         raise CheckpointError(f"{str(path)!r}: damaged system: {err}") from None
     return TrainedACBOSystem(s_config, s_params, p_config, p_params, run_config=run_config,
-                             online=online, training_scms=scms, performance_metrics=metrics)
+                             online=online, decision=decision, training_scms=scms,
+                             performance_metrics=metrics)

@@ -1,9 +1,12 @@
 """The trained ACBO system: the amortized surrogate and the acquisition policy, together.
 
 :class:`TrainedACBOSystem` optimises a new SCM at once: each step the surrogate predicts the
-posterior over the target's parent sets from all data so far (one forward pass) and the policy
-picks the next intervention (one forward pass). With online GRPO, the policy is fine-tuned
-during the run on rewards from the system's own model of the target
+posterior over the target's parent sets from all data so far (one forward pass), the policy
+ranks the variables to intervene on (one forward pass), and the value is set where PARENT_SCALE's
+causal GP of the chosen variable expects the most improvement (:class:`DecisionConfig`): the
+policy's discrete values span a range in 21 steps, which cannot reach an optimum between them,
+while the GP refines a value to the precision the outcomes support. With online GRPO, the
+policy is fine-tuned during the run on rewards from the system's own model of the target
 (:mod:`acbo.target_model`), never from the hidden SCM. The SCM is the world: the system only
 sees the outcomes of the interventions it performs (through :func:`acbo_expert.run_method`, so
 for one key it gets the same D_O and D_I as PARENT_SCALE and the baselines).
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import haiku as hk
@@ -33,9 +36,43 @@ from acbo_core import (
 )
 from acbo_core.config_checks import check_finite, check_int, check_number
 from acbo_core.errors import ConfigError
-from acbo_expert import ParentScaleConfig, ParentScaleResult, run_method
+from acbo_expert import ParentScaleConfig, ParentScaleResult, run_method, score_proposals
 
-__all__ = ["OnlineConfig", "TrainedACBOSystem", "OptimizationResult"]
+__all__ = ["OnlineConfig", "DecisionConfig", "TrainedACBOSystem", "OptimizationResult"]
+
+
+@dataclasses.dataclass(frozen=True)
+class DecisionConfig:
+    """How the policy's proposal becomes an intervention.
+
+    The policy's ``candidates`` most probable variables are scored, each with the policy's own
+    value, by the expected improvement of PARENT_SCALE's causal GP of that variable
+    (:func:`acbo_expert.score_proposals`: prior mean from the posterior's most probable parent
+    sets fitted on the observational rows, conditioned on the outcomes observed so far). The
+    policy's first variable is taken unless its best expected improvement is below
+    ``exhausted_ratio`` times the best among the candidates (its promising values have been
+    tried: the range end of a linear effect in a noiseless run, say), in which case the next one
+    in the policy's order that passes is. Its value is the policy's own unless the GP expects
+    more than ``1 + value_tolerance`` times as much improvement elsewhere in the range (so where
+    the GP knows nothing yet, a variable the posterior does not call a parent for instance, the
+    policy's value stands).
+
+    Attributes:
+      candidates: the policy's most probable variables that are scored.
+      exhausted_ratio: in [0, 1]; 0 always takes the policy's variable.
+      value_tolerance: >= 0; the policy's value is kept within this relative margin of the
+        best expected improvement.
+    """
+
+    candidates: int = 3
+    exhausted_ratio: float = 0.1
+    value_tolerance: float = 0.05
+
+    def __post_init__(self) -> None:
+        check_finite(self)
+        check_int(self, "candidates", 1, 1000)
+        check_number(self, "exhausted_ratio", 0.0, 1.0)
+        check_number(self, "value_tolerance", 0.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +151,7 @@ class TrainedACBOSystem:
       run_config: how a run gathers data: n_obs, n_int, samples per step, noiseless
         observations, minimise (the expert's settings, so that runs are comparable).
       online: online GRPO settings.
+      decision: how the policy's proposal becomes an intervention.
       training_scms: the SCMs the demonstrations came from (metadata).
       performance_metrics: validation metrics of training, by name.
     """
@@ -124,6 +162,7 @@ class TrainedACBOSystem:
     acquisition_params: hk.Params
     run_config: ParentScaleConfig = ParentScaleConfig()
     online: OnlineConfig = OnlineConfig()
+    decision: DecisionConfig = DecisionConfig()
     training_scms: tuple[pyr.PMap, ...] = ()
     performance_metrics: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
@@ -155,23 +194,48 @@ class TrainedACBOSystem:
         return sur.predict_posterior(self.surrogate_params, buffer, target,
                                      config=self.surrogate_config.model)
 
-    def select_intervention(self, state: AcquisitionState, exploration_rate: float = 0.1, *,
-                            key: jax.Array | None = None, params: hk.Params | None = None,
-                            avoid: Sequence[tuple[int, int]] | None = None) -> pyr.PMap:
-        """The policy's intervention for ``state`` (its mode), or with probability
-        ``exploration_rate`` a uniformly random one.
+    def select_intervention(self, state: AcquisitionState, exploration_rate: float = 0.0, *,
+                            key: jax.Array | None = None, params: hk.Params | None = None
+                            ) -> pyr.PMap:
+        """The system's intervention for ``state`` (see :class:`DecisionConfig`), or with
+        probability ``exploration_rate`` a uniformly random one.
 
         Args:
-          state: the decision context.
+          state: the decision context (its ``history`` conditions the causal GPs).
           exploration_rate: in [0, 1].
-          key: PRNG key (default: one derived from ``state.step``, so a call is repeatable).
+          key: PRNG key of the exploration draw (default: one derived from ``state.step``).
           params: policy parameters to use instead of the trained ones (online fine-tuning).
-          avoid: policy actions ``(variable index, value bin)`` not to take.
+
+        Raises:
+          ConfigError: a bad exploration rate.
+          InvalidStateError, UnknownVariableError, InvalidInterventionError: a bad state.
         """
+        rate = float(exploration_rate)
+        if not 0.0 <= rate <= 1.0:
+            raise ConfigError(f"exploration_rate must be in [0, 1], got {exploration_rate!r}")
         key = jax.random.key(int(state.step)) if key is None else key
-        return aq.select_intervention(
-            self.acquisition_params if params is None else params, state, key=key,
-            exploration_rate=exploration_rate, config=self.policy_config, avoid=avoid)
+        params = self.acquisition_params if params is None else params
+        if rate > 0:
+            return aq.select_intervention(params, state, key=key, exploration_rate=rate,
+                                          config=self.policy_config)
+        n_bins = self.policy_config.n_value_bins
+        ranked = aq.ranked_actions(params, state, config=self.policy_config,
+                                   k=self.decision.candidates)
+        proposals = [next(iter(aq.intervention_for_action(state, v, b, n_bins)["values"].items()))
+                     for v, b, _ in ranked]
+        if len(state.buffer.observational()) < 2:  # nothing to fit the GPs' prior on
+            return create_perfect_intervention(*proposals[0])
+        scored = score_proposals(state, proposals, config=self.run_config)
+        cfg = self.decision
+        best = max(s.ei for s in scored)
+        passing = [s for s in scored if not best > 0 or s.ei >= cfg.exhausted_ratio * best]
+        for s in passing:
+            keep = not s.ei > (1.0 + cfg.value_tolerance) * max(s.ei_preferred, 0.0)
+            for value in (s.preferred, s.value) if keep else (s.value,):
+                # A noiseless observation repeated returns the same number: try something new.
+                if not (self.run_config.noiseless and _tried(state, s.variable, value)):
+                    return create_perfect_intervention(s.variable, value)
+        return create_perfect_intervention(passing[0].variable, passing[0].value)
 
     def run_optimization(self, scm: Mapping[str, Any], n_steps: int = 30,
                          use_online_grpo: bool = True, *, key: jax.Array | None = None,
@@ -199,22 +263,14 @@ class TrainedACBOSystem:
         config = dataclasses.replace(self.run_config, T=n_steps)
         online = _Online(self, jax.random.fold_in(key, 7)) if use_online_grpo else None
         metrics: list[dict[str, float]] = []
-        # Observations are exact interventional means when noiseless: a repeated intervention
-        # would return the same number and teach nothing, so the policy's actions already taken
-        # are avoided (its most probable untried action is taken instead).
-        tried: list[tuple[int, int]] | None = [] if config.noiseless else None
-        n_bins = self.policy_config.n_value_bins
 
         def choose(state: AcquisitionState, step_key: jax.Array) -> pyr.PMap:
             params = None
             if online is not None:
                 params, m = online.update(state)
                 metrics.append(m)
-            do = self.select_intervention(state, exploration_rate, key=step_key, params=params,
-                                          avoid=tried)
-            if tried is not None:
-                tried.append(aq.action_for_intervention(state, do, n_bins))
-            return do
+            return self.select_intervention(state, exploration_rate, key=step_key,
+                                            params=params)
 
         record = run_method(scm, choose, self.predict_posterior, key=key, config=config,
                             method="acbo" if use_online_grpo else "acbo_offline")
@@ -223,6 +279,13 @@ class TrainedACBOSystem:
         return OptimizationResult(interventions, record.current_y, record.global_opt,
                                   record.posterior_probabilities, record.step_seconds,
                                   tuple(metrics), record)
+
+
+def _tried(state: AcquisitionState, variable: str, value: float) -> bool:
+    """Whether ``do(variable = value)`` is already in the state's history (to 1e-6 of the
+    variable's range)."""
+    lo, hi = state.intervention_ranges[variable]
+    return any(v == variable and abs(x - value) <= 1e-6 * (hi - lo) for v, x, _ in state.history)
 
 
 class _Online:

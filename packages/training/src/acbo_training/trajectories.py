@@ -160,12 +160,15 @@ def extract_expert_trajectory(parent_scale_output: Any, scm: Mapping[str, Any],
     best_before = res.initial_best
     elapsed = res.setup_seconds
     buffer = res.buffer_at(0)
+    history = [(next(iter(do["targets"])), float(next(iter(do["values"].values()))), float(y))
+               for do, _, y in res.D_I]
     for t in range(res.T):
         posterior = res.posterior_probabilities[t]
         if not np.isfinite(best_before):
             best_before = float(np.mean(res.D_O[:, res.variables.index(res.target)]))
         state = create_acquisition_state(buffer, posterior, intervention_ranges=ranges, step=t,
-                                         best_value=best_before, minimize=res.minimize)
+                                         best_value=best_before, minimize=res.minimize,
+                                         history=history)
         chosen = create_perfect_intervention(res.intervention_set[t], res.intervention_values[t])
         best_after = res.global_opt[t]
         elapsed += res.step_seconds[t]
@@ -176,6 +179,8 @@ def extract_expert_trajectory(parent_scale_output: Any, scm: Mapping[str, Any],
             reward=max(0.0, sign * (best_before - best_after)), step_number=t, timestamp=elapsed,
         ))
         buffer = buffer.add_interventions(chosen, res.step_samples[t])
+        history = [*history, (res.intervention_set[t][0], float(res.intervention_values[t][0]),
+                              float(res.current_y[t]))]
         best_before = best_after
     return ExpertTrajectory(
         scm=pyr.pmap(scm), target_variable=res.target, variable_order=tuple(res.variables),
@@ -401,7 +406,8 @@ def relabel_trajectory(trajectory: ExpertTrajectory, mapping: Mapping[str, str],
         state = create_acquisition_state(
             buffer, posterior, intervention_ranges=ranges, step=step.acquisition_state.step,
             best_value=step.acquisition_state.best_value,
-            minimize=step.acquisition_state.minimize)
+            minimize=step.acquisition_state.minimize,
+            history=[(mapping[v], x, y) for v, x, y in step.acquisition_state.history])
         steps.append(dataclasses.replace(
             step, buffer_state=buffer, posterior=posterior, acquisition_state=state,
             chosen_intervention=_rename_intervention(step.chosen_intervention, mapping),
