@@ -126,11 +126,16 @@ def test_toml_list_forms_load_and_round_trip(tmp_path):
         "mechanism_probs = [0.7, 0.3]\n"
         "noise_scale = [0.1, 2.0]\n"
         "unit_scale_log10 = [-2, 3]\n"
-        "offset_range = [-5.0, 5.0]\n")
+        "offset_range = [-5.0, 5.0]\n"
+        "[surrogate]\n"
+        "pretrain_er_degree = [1.0, 4.0]\n"
+        "synthetic_every = 4\n")
     config = load_pipeline_config(path)
     dist = config.demonstrations.distribution
     assert dist.graph == ("erdos_renyi", "scale_free") and dist.expected_degree == (1.0, 4.0)
     assert dist.mechanism_probs == (0.7, 0.3) and dist.unit_scale_log10 == (-2.0, 3.0)
+    assert config.surrogate.pretrain_er_degree == (1.0, 4.0)
+    assert config.surrogate.synthetic_every == 4
     data = config_to_dict(dist)
     assert data["graph"] == ["erdos_renyi", "scale_free"] and data["expected_degree"] == [1.0, 4.0]
     assert config_from_dict(SCMDistribution, json.loads(json.dumps(data))) == dist
