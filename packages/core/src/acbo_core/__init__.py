@@ -1,9 +1,10 @@
 """acbo-core: the data layer of ACBO.
 
-SCMs (validated immutable maps) and their mechanisms, random and named graph generators,
-jit-compiled ancestral sampling under perfect interventions, samples and interventions, the
-columnar :class:`ExperienceBuffer`, :class:`ParentSetPosterior`, :class:`AcquisitionState`, and
-versioned JSON files. Typed errors live in :mod:`acbo_core.errors`.
+SCMs (validated immutable maps) and their mechanisms, changes of units, random and named graph
+generators, jit-compiled ancestral sampling under perfect interventions, samples and
+interventions, the columnar :class:`ExperienceBuffer`, :class:`ParentSetPosterior`,
+:class:`AcquisitionState`, and versioned JSON files. Typed errors live in
+:mod:`acbo_core.errors`.
 """
 
 from acbo_core import errors
@@ -86,6 +87,7 @@ from acbo_core.storage import (
     write_directory,
     write_file,
 )
+from acbo_core.units import change_units
 
 __version__ = "0.1.0"
 
@@ -94,7 +96,7 @@ __all__ = [
     # SCMs and mechanisms
     "create_scm", "topological_order", "get_parents", "get_children", "get_ancestors",
     "get_descendants", "true_parents", "is_linear_scm", "linear_coefficients",
-    "intervention_range", "intervenable_variables",
+    "intervention_range", "intervenable_variables", "change_units",
     "linear_mechanism", "fourier_mechanism", "random_fourier_mechanism", "named_mechanism",
     "NAMED_MECHANISMS", "evaluate_mechanism",
     # generators

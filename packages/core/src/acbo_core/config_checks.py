@@ -21,7 +21,7 @@ from typing import Any
 from acbo_core.errors import ConfigError
 
 __all__ = ["MAX_SEED", "check_finite", "check_int", "check_number", "check_choice",
-           "check_range", "check_seeds"]
+           "check_choices", "check_range", "check_seeds"]
 
 MAX_SEED = 2**32 - 1
 """Largest seed: ``jax.random.key`` keeps 32 bits of an integer seed, so larger ones (and
@@ -106,6 +106,23 @@ def check_choice(config: Any, name: str, choices: Collection[str], *,
     value = getattr(config, name)
     if not isinstance(value, str) or value not in choices:
         raise error(f"{_where(config, name)} must be one of {sorted(choices)}, got {value!r}")
+
+
+def check_choices(config: Any, name: str, choices: Collection[str], *,
+                  error: type[Exception] = ConfigError) -> None:
+    """``config.<name>`` is one of ``choices``, or a non-empty tuple (or list) of distinct ones
+    (a setting that may also name several options, one drawn at a time)."""
+    value = getattr(config, name)
+    if isinstance(value, str):
+        ok = value in choices
+    else:
+        ok = (isinstance(value, tuple | list) and len(value) > 0
+              and all(isinstance(v, str) and v in choices for v in value)
+              and len(set(value)) == len(value))
+    if not ok:
+        shown = list(value) if isinstance(value, tuple) else value
+        raise error(f"{_where(config, name)} must be one of {sorted(choices)} or a non-empty "
+                    f"list of distinct ones, got {shown!r}")
 
 
 def check_range(config: Any, name: str, low: float | None = None, high: float | None = None,

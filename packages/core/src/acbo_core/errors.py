@@ -15,6 +15,7 @@ __all__ = [
     "UnsupportedMechanismError",
     "InvalidInterventionError",
     "InvalidTargetError",
+    "InvalidUnitsError",
     "ShapeMismatchError",
     "NonFiniteDataError",
     "InvalidPosteriorError",
@@ -58,6 +59,10 @@ class InvalidInterventionError(ACBOError, ValueError):
 
 class InvalidTargetError(ACBOError, ValueError):
     """The target is not a variable, or cannot be optimised (no intervenable variable)."""
+
+
+class InvalidUnitsError(ACBOError, ValueError):
+    """A change of units with a scale that is not a finite number > 0, or a non-finite offset."""
 
 
 class ShapeMismatchError(ACBOError, ValueError):

@@ -79,11 +79,17 @@ def _check_type(value: Any, hint: Any, path: str) -> Any:
     if hint is Any:
         return value
     if origin in (typing.Union, types.UnionType):
+        refusals = []
         for option in typing.get_args(hint):
             try:
                 return _check_type(value, option, path)
-            except ConfigError:
-                continue
+            except ConfigError as err:
+                refusals.append(err)
+        # An option of the value's own kind says what is wrong inside it (a NaN, an item of
+        # the wrong type); the others only say that the value is not of their kind.
+        for err in refusals:
+            if not str(err).startswith(f"{path}: expected"):
+                raise err
         raise ConfigError(f"{path}: {value!r} is not a valid {hint}")
     if hint is type(None):
         if value is None:

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import acbo_core as ac
-from acbo_core.config_checks import check_choice, check_finite, check_number, check_range
+from acbo_core.config_checks import check_choices, check_finite, check_number, check_range
 from acbo_core.errors import ACBOError, SchemaError
 from acbo_expert import ParentScaleConfig, ParentScaleResult, run_parent_scale
 from acbo_training.config import config_from_dict, config_to_dict
@@ -61,44 +61,127 @@ MAX_N_VARS = 200
 surrogate holds ``d x d`` pair features per example."""
 
 
+MAX_UNIT_LOG10 = 6.0
+"""Largest ``|log10|`` of a unit scale: data are float32 and the expert's and the surrogate's
+regressions square them, so scales beyond ``10**+-6`` would lose the data's precision."""
+MAX_OFFSET = 1e4
+"""Largest ``|offset|`` in units of a variable's scale: float32 keeps about 7 significant
+digits, so a larger offset would leave the variation around it only a few."""
+
+
+def _as_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _options(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 @dataclasses.dataclass(frozen=True)
 class SCMDistribution:
     """A distribution over random SCMs to demonstrate on.
 
+    Settings that may be a single value or several (lists in TOML) draw one per SCM. A
+    distribution of single values and default units draws exactly the SCMs it always has (the
+    number of variables and the graph from the key's two halves; every other draw comes from a
+    key of its own).
+
     Attributes:
-      graph: ``"erdos_renyi"`` or ``"scale_free"``.
+      graph: ``"erdos_renyi"`` or ``"scale_free"``, or a list of them (one uniformly per SCM).
       n_vars: ``(lo, hi)``: the number of variables is uniform in this inclusive range.
-      expected_degree: mean neighbours per variable.
-      mechanism: ``"linear"`` or ``"fourier"``.
+      expected_degree: mean neighbours per variable, or ``(lo, hi)`` for one drawn uniformly per
+        SCM; capped at ``n_vars - 1`` of the SCM.
+      mechanism: ``"linear"`` or ``"fourier"``, or a list of them (one per SCM, uniformly or as
+        ``mechanism_probs`` says).
+      mechanism_probs: the probability of each entry of ``mechanism`` (summing to 1); empty:
+        uniform.
       noise_scale: ``(lo, hi)`` of the per-variable noise scales.
       weight_range: ``(lo, hi)`` of the absolute edge weights.
+      unit_scale_log10: ``(lo, hi)``: each variable is re-expressed in units of scale
+        ``10**U(lo, hi)`` (:func:`acbo_core.change_units`); ``(0, 0)``: the generator's units.
+      offset_range: ``(lo, hi)``: each variable's offset is ``U(lo, hi)`` times its new scale.
     """
 
-    graph: str = "erdos_renyi"
+    graph: str | tuple[str, ...] = "erdos_renyi"
     n_vars: tuple[int, int] = (5, 10)
-    expected_degree: float = 2.0
-    mechanism: str = "linear"
+    expected_degree: float | tuple[float, float] = 2.0
+    mechanism: str | tuple[str, ...] = "linear"
+    mechanism_probs: tuple[float, ...] = ()
     noise_scale: tuple[float, float] = (0.5, 1.0)
     weight_range: tuple[float, float] = (0.5, 2.0)
+    unit_scale_log10: tuple[float, float] = (0.0, 0.0)
+    offset_range: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):  # lists (from Python) compare as tuples
+            object.__setattr__(self, field.name, _as_tuple(getattr(self, field.name)))
         check_finite(self)
-        check_choice(self, "graph", GRAPHS)
+        check_choices(self, "graph", GRAPHS)
         check_range(self, "n_vars", 2, MAX_N_VARS, integer=True)
-        check_number(self, "expected_degree", 0.0, low_open=True)
-        check_choice(self, "mechanism", MECHANISMS)
+        if isinstance(self.expected_degree, tuple):
+            check_range(self, "expected_degree", 0.0, low_open=True)
+        else:
+            check_number(self, "expected_degree", 0.0, low_open=True)
+        check_choices(self, "mechanism", MECHANISMS)
+        self._check_mechanism_probs()
         check_range(self, "noise_scale", 0.0)
         check_range(self, "weight_range", 0.0, low_open=True)
+        check_range(self, "unit_scale_log10", -MAX_UNIT_LOG10, MAX_UNIT_LOG10)
+        check_range(self, "offset_range", -MAX_OFFSET, MAX_OFFSET)
+
+    def _check_mechanism_probs(self) -> None:
+        probs, n = self.mechanism_probs, len(_options(self.mechanism))
+        where = "SCMDistribution.mechanism_probs"
+        if not isinstance(probs, tuple) or not all(
+                isinstance(p, int | float) and not isinstance(p, bool) for p in probs):
+            raise ConfigError(f"{where} must be a list of numbers, got {probs!r}")
+        if not probs:
+            return
+        if len(probs) != n:
+            raise ConfigError(f"{where} must give one probability per entry of mechanism "
+                              f"({n}), got {len(probs)}: {list(probs)}")
+        if min(probs) < 0 or abs(math.fsum(probs) - 1.0) > 1e-6:
+            raise ConfigError(f"{where} must be probabilities >= 0 summing to 1, got "
+                              f"{list(probs)}")
 
     def sample(self, key: jax.Array) -> Any:
         """One SCM (the same key gives the same SCM)."""
         k_size, k_graph = jax.random.split(key)
         lo, hi = self.n_vars
         d = int(jax.random.randint(k_size, (), lo, hi + 1))
-        make = ac.erdos_renyi_scm if self.graph == "erdos_renyi" else ac.scale_free_scm
-        return make(d, key=k_graph, expected_degree=min(self.expected_degree, d - 1),
-                    mechanism=self.mechanism, noise_scale=self.noise_scale,
-                    weight_range=self.weight_range)
+        # Draws added after the first two come from a key of their own, so distributions of
+        # single values keep drawing the SCMs they always have.
+        k_family, k_mech, k_degree, k_scale, k_offset = jax.random.split(
+            jax.random.fold_in(key, 1), 5)
+        graphs = _options(self.graph)
+        graph = graphs[int(jax.random.randint(k_family, (), 0, len(graphs)))]
+        mechanism = self._draw_mechanism(k_mech)
+        degree = self.expected_degree
+        if isinstance(degree, tuple):
+            degree = degree[0] + (degree[1] - degree[0]) * float(jax.random.uniform(k_degree))
+        make = ac.erdos_renyi_scm if graph == "erdos_renyi" else ac.scale_free_scm
+        scm = make(d, key=k_graph, expected_degree=min(degree, d - 1), mechanism=mechanism,
+                   noise_scale=self.noise_scale, weight_range=self.weight_range)
+        if self.unit_scale_log10 == (0.0, 0.0) and self.offset_range == (0.0, 0.0):
+            return scm
+        (s_lo, s_hi), (o_lo, o_hi) = self.unit_scale_log10, self.offset_range
+        u_scale = np.asarray(jax.random.uniform(k_scale, (d,)), np.float64)
+        u_offset = np.asarray(jax.random.uniform(k_offset, (d,)), np.float64)
+        scales = 10.0 ** (s_lo + (s_hi - s_lo) * u_scale)
+        offsets = (o_lo + (o_hi - o_lo) * u_offset) * scales
+        names = scm["variables"]
+        return ac.change_units(scm, dict(zip(names, scales.tolist(), strict=True)),
+                               dict(zip(names, offsets.tolist(), strict=True)))
+
+    def _draw_mechanism(self, key: jax.Array) -> str:
+        options = _options(self.mechanism)
+        if len(options) == 1:
+            return options[0]
+        if not self.mechanism_probs:
+            return options[int(jax.random.randint(key, (), 0, len(options)))]
+        cumulative = np.cumsum(np.asarray(self.mechanism_probs, np.float64))
+        u = float(jax.random.uniform(key)) * cumulative[-1]
+        return options[min(int(np.searchsorted(cumulative, u, side="right")), len(options) - 1)]
 
 
 # -- records ------------------------------------------------------------------------------------

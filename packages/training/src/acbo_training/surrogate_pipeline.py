@@ -58,7 +58,8 @@ many floats are held at once (512 MiB each)."""
 MAX_SURROGATE_CELLS = 2**25
 """Most (example, sample, variable) cells in one surrogate training batch: each holds a few
 embeddings and their gradients (a few hundred bytes)."""
-_PRETRAIN_ROWS = max(sur.GeneratorConfig().n_buckets)
+_GENERATOR = sur.GeneratorConfig()
+_PRETRAIN_ROWS = max(_GENERATOR.n_buckets)
 
 
 def n_parent_sets(n: int, k_max: int) -> int:
@@ -121,8 +122,17 @@ class SurrogateConfig:
       pretrain_steps: steps of ground-truth pre-training on random SCMs from acbo-core (linear
         and Fourier, ER and scale-free) before the expert's pairs; 0: none. Demonstrations are
         expensive and synthetic data with known graphs is free.
-      pretrain_n_vars: ``(lo, hi)`` variables of the pre-training SCMs.
-      pretrain_batch_size: examples per pre-training step.
+      pretrain_n_vars: ``(lo, hi)`` variables of the pre-training SCMs (and of the synthetic
+        batches of ``synthetic_every``).
+      pretrain_batch_size: examples per pre-training step (and per synthetic batch).
+      pretrain_er_degree: ``(lo, hi)`` of the expected degree of the pre-training
+        Erdős–Rényi graphs (uniform per SCM, capped at ``d - 1``); dense graphs need a higher
+        ``hi`` than the generator's default.
+      synthetic_every: in training on the expert's pairs, one ground-truth batch of random SCMs
+        (drawn as in pre-training: ``pretrain_n_vars``, ``pretrain_batch_size``,
+        ``pretrain_er_degree``) before every ``synthetic_every`` batches of pairs, so free data
+        keeps supervising the model; the pairs' epochs are unchanged, the run takes the extra
+        steps. 0: none.
     """
 
     model_hidden_dim: int = 256
@@ -138,6 +148,8 @@ class SurrogateConfig:
     pretrain_steps: int = 0
     pretrain_n_vars: tuple[int, int] = (3, 20)
     pretrain_batch_size: int = 16
+    pretrain_er_degree: tuple[float, float] = _GENERATOR.er_degree
+    synthetic_every: int = 0
 
     def __post_init__(self) -> None:
         check_finite(self)
@@ -156,7 +168,9 @@ class SurrogateConfig:
         check_int(self, "pretrain_steps", 0)
         check_range(self, "pretrain_n_vars", 2, MAX_N_VARS, integer=True)
         check_int(self, "pretrain_batch_size", 1, MAX_BATCH)
-        if self.pretrain_steps > 0:
+        check_range(self, "pretrain_er_degree", 0.0, MAX_N_VARS - 1, low_open=True)
+        check_int(self, "synthetic_every", 0)
+        if self.pretrain_steps > 0 or self.synthetic_every > 0:
             check_surrogate_size("pretrain_n_vars[1]", self.pretrain_n_vars[1], self.k_max,
                                  k_key="k_max", batch="pretrain_batch_size",
                                  batch_size=self.pretrain_batch_size, rows=_PRETRAIN_ROWS,
@@ -291,6 +305,31 @@ def evaluate_surrogate_pairs(result_model: sur.SurrogateConfig, params: hk.Param
     return metrics, expert_time / max(sur_time, 1e-12)
 
 
+def _synthetic_generator(scfg: SurrogateConfig) -> sur.GeneratorConfig:
+    """The random SCMs of ground-truth batches (pre-training, and mixed into the pairs)."""
+    return sur.GeneratorConfig(batch_size=scfg.pretrain_batch_size,
+                               d_range=scfg.pretrain_n_vars, er_degree=scfg.pretrain_er_degree,
+                               k_max=scfg.k_max)
+
+
+def _mixed_schedule(step: int, every: int) -> int | None:
+    """What step ``step`` of training on the expert's pairs trains on: the index of its batch
+    of pairs (counted over the epochs), or None for a synthetic ground-truth batch.
+
+    With ``every = k > 0`` the steps come in blocks of one synthetic batch then ``k`` batches
+    of pairs; ``k = 0`` has no synthetic batches (step ``i`` is batch ``i``).
+    """
+    if every == 0:
+        return step
+    block, within = divmod(step, every + 1)
+    return None if within == 0 else block * every + within - 1
+
+
+def _mixed_steps(expert_steps: int, every: int) -> int:
+    """Steps that take ``expert_steps`` batches of pairs through :func:`_mixed_schedule`."""
+    return expert_steps + (-(-expert_steps // every) if every else 0)
+
+
 def _pretrain(scfg: SurrogateConfig, model: sur.SurrogateConfig, tcfg: TrainingConfig,
               key: jax.Array, checkpoint_dir: str | pathlib.Path | None, logger: RunLogger
               ) -> hk.Params:
@@ -299,8 +338,7 @@ def _pretrain(scfg: SurrogateConfig, model: sur.SurrogateConfig, tcfg: TrainingC
     model = dataclasses.replace(model, train=dataclasses.replace(
         model.train, total_steps=steps, warmup_steps=min(model.train.warmup_steps,
                                                          max(1, steps // 10))))
-    generator = sur.GeneratorConfig(batch_size=scfg.pretrain_batch_size,
-                                    d_range=scfg.pretrain_n_vars, k_max=scfg.k_max)
+    generator = _synthetic_generator(scfg)
     k_init, k_data = jax.random.split(key)
 
     def update(s: Any, batch: Any) -> tuple[Any, dict[str, float]]:
@@ -363,7 +401,8 @@ def train_surrogate_with_expert_data(
     train_ex = _examples(training_examples)
     val_batch = sur.make_batch(_examples(val_pairs), k_max=scfg.k_max)
     steps_per_epoch = -(-len(train_ex) // scfg.batch_size)
-    n_steps = scfg.max_epochs * steps_per_epoch
+    n_steps = _mixed_steps(scfg.max_epochs * steps_per_epoch, scfg.synthetic_every)
+    generator = _synthetic_generator(scfg)
     model = scfg.model_config()
     model = dataclasses.replace(model, train=dataclasses.replace(
         model.train, total_steps=n_steps, warmup_steps=min(model.train.warmup_steps,
@@ -377,7 +416,10 @@ def train_surrogate_with_expert_data(
         state = dataclasses.replace(state, params=init_params)
 
     def batch_fn(k: jax.Array, step: int) -> Any:
-        epoch, within = divmod(step, steps_per_epoch)
+        index = _mixed_schedule(step, scfg.synthetic_every)
+        if index is None:
+            return sur.synthetic_batch(generator, key=k)
+        epoch, within = divmod(index, steps_per_epoch)
         order = np.random.default_rng([tcfg.random_seed, epoch]).permutation(len(train_ex))
         idx = order[within * scfg.batch_size:(within + 1) * scfg.batch_size]
         return sur.make_batch([train_ex[i] for i in idx], k_max=scfg.k_max)
@@ -386,7 +428,10 @@ def train_surrogate_with_expert_data(
         s, metrics = sur.update(s, batch)
         metrics = {k: float(v) for k, v in metrics.items()}
         step = int(s.step)
-        if step % (scfg.validation_frequency * steps_per_epoch) == 0 or step == n_steps:
+        index = _mixed_schedule(step - 1, scfg.synthetic_every)  # of the batch just trained on
+        done = index is not None and (index + 1) % (scfg.validation_frequency
+                                                    * steps_per_epoch) == 0
+        if done or step == n_steps:
             val = sur.evaluate_batch(s.params, model, val_batch)
             metrics["val_loss"] = float(val["loss"])
         return s, metrics
