@@ -124,15 +124,15 @@ def test_optimize_an_scm_from_json(tiny_run, tmp_path, capsys):
     path = tmp_path / "scm.json"
     path.write_text(ac.scm_to_json(scm))
     out_json = tmp_path / "result.json"
-    assert main(["optimize", "-o", str(run), "-c", config, "--scm", str(path), "--steps", "3",
-                 "--json", str(out_json)]) == 0
+    assert main(["optimize", "--system", str(run / "system"), "--scm", str(path), "--steps",
+                 "3", "--json", str(out_json)]) == 0
     out = capsys.readouterr().out
     assert out.count("do(") >= 4 and "best: do(" in out
     doc = json.loads(out_json.read_text())
     assert doc["target"] == scm["target"] and len(doc["steps"]) == 3
     # the same seed gives the same sequence
-    assert main(["optimize", "-o", str(run), "-c", config, "--scm", str(path), "--steps", "3"]
-                ) == 0
+    assert main(["optimize", "--system", str(run / "system"), "--scm", str(path), "--steps",
+                 "3"]) == 0
     assert capsys.readouterr().out.splitlines()[:4] == out.splitlines()[:4]
 
 
@@ -297,7 +297,7 @@ def test_bad_scm_files(tiny_run, tmp_path, capsys, content, needle):
     path = tmp_path / "scm.json"
     if content is not None:
         path.write_text(_cyclic_scm_json() if content == "cyclic" else content)
-    assert main(["optimize", "-o", str(run), "-c", config, "--scm", str(path)]) == EXIT_INPUT
+    assert main(["optimize", "--system", str(run / "system"), "--scm", str(path)]) == EXIT_INPUT
     _one_error_line(capsys, needle)
 
 

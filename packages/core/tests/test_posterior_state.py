@@ -68,3 +68,17 @@ def test_acquisition_state_errors():
     with pytest.raises(errors.UnknownVariableError, match="'Z'"):
         ac.create_acquisition_state(_buffer(), ac.ParentSetPosterior("Z", SETS, [1, 1, 1, 1]),
                                     intervention_ranges={"A": (0, 1)})
+
+
+def test_acquisition_state_history():
+    post = ac.ParentSetPosterior("Y", SETS, [1, 1, 1, 1])
+    ranges = {"A": (-1, 1), "B": (0, 2)}
+    state = ac.create_acquisition_state(_buffer(), post, intervention_ranges=ranges,
+                                        history=[("A", 1, -2), ("B", 0.5, 3.0)])
+    assert state.history == (("A", 1.0, -2.0), ("B", 0.5, 3.0))
+    with pytest.raises(errors.UnknownVariableError, match="'Z'"):
+        ac.create_acquisition_state(_buffer(), post, intervention_ranges=ranges,
+                                    history=[("Z", 0.0, 1.0)])
+    with pytest.raises(errors.InvalidStateError, match="not finite"):
+        ac.create_acquisition_state(_buffer(), post, intervention_ranges=ranges,
+                                    history=[("A", float("nan"), 1.0)])

@@ -12,6 +12,7 @@ import pytest
 import acbo_core as ac
 from acbo import (
     SYSTEM_FORMAT_VERSION,
+    DecisionConfig,
     DeploymentConfig,
     deploy_trained_system,
     integrate_with_existing_pipeline,
@@ -89,6 +90,7 @@ def test_save_load_round_trip(system, scm, tmp_path):
     save_system(system, tmp_path / "sys")
     loaded = load_system(tmp_path / "sys")
     assert loaded.run_config == system.run_config and loaded.online == system.online
+    assert loaded.decision == system.decision
     assert loaded.performance_metrics == system.performance_metrics
     assert loaded.variable_order == system.variable_order
     state = _state(system, scm)
@@ -140,3 +142,39 @@ def test_noiseless_runs_never_repeat_an_intervention(system, scm):
     chosen = [(tuple(do["targets"])[0], round(float(next(iter(do["values"].values()))), 9))
               for do in result.interventions]
     assert len(set(chosen)) == len(chosen)
+
+
+def test_values_are_refined_beyond_the_policys_grid(system):
+    # The toy graph's optimum (Z = -3.2) lies between the policy's bins (spacing 1.25): the
+    # causal GP sets values anywhere in the range.
+    scm = ac.toy_graph_scm()
+    result = system.run_optimization(scm, 6, key=jax.random.key(0))
+    bins = system.policy_config.n_value_bins
+    off_grid = []
+    for do in result.interventions:
+        (var,) = tuple(do["targets"])
+        lo, hi = scm["intervention_ranges"][var]
+        step = (float(do["values"][var]) - lo) / (hi - lo) * (bins - 1)
+        off_grid.append(abs(step - round(step)) > 1e-3)
+    assert any(off_grid)
+
+
+def test_the_policy_alone_decides_when_told_to(system, scm):
+    # exhausted_ratio 0 and an infinite value tolerance: the policy's own action, every time.
+    policy_only = dataclasses.replace(system, decision=DecisionConfig(
+        candidates=1, exhausted_ratio=0.0, value_tolerance=1e9))
+    state = _state(system, scm)
+    import acbo_acquisition as aq
+
+    (v, b, _), = aq.ranked_actions(system.acquisition_params, state,
+                                  config=system.policy_config, k=1)
+    expected = aq.intervention_for_action(state, v, b, system.policy_config.n_value_bins)
+    assert policy_only.select_intervention(state) == expected
+
+
+@pytest.mark.parametrize("field, value", [("candidates", 0), ("exhausted_ratio", 1.5),
+                                          ("value_tolerance", -0.1),
+                                          ("exhausted_ratio", float("nan"))])
+def test_bad_decision_config(field, value):
+    with pytest.raises(ConfigError, match=field):
+        DecisionConfig(**{field: value})

@@ -42,7 +42,13 @@ from acbo.evaluation import (
     true_optimum,
 )
 from acbo.networks import NETWORKS, network_scm, network_targets
-from acbo.persistence import SYSTEM_FORMAT_VERSION, load_system, save_system
+from acbo.persistence import (
+    PRETRAINED,
+    SYSTEM_FORMAT_VERSION,
+    load_pretrained,
+    load_system,
+    save_system,
+)
 from acbo.report import Criterion, read_report, write_report
 from acbo.system import DecisionConfig, OnlineConfig, OptimizationResult, TrainedACBOSystem
 from acbo.target_model import model_tables
@@ -52,7 +58,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "TrainedACBOSystem", "OptimizationResult", "OnlineConfig", "DecisionConfig", "model_tables",
-    "save_system", "load_system", "SYSTEM_FORMAT_VERSION",
+    "save_system", "load_system", "load_pretrained", "PRETRAINED", "SYSTEM_FORMAT_VERSION",
     "DeploymentConfig", "DeployedACBOSystem", "deploy_trained_system", "ACBOPipeline",
     "integrate_with_existing_pipeline",
     "EvaluationReport", "RunSummary", "OptimizationScenario", "BASELINES", "true_optimum",

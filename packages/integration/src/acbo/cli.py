@@ -26,7 +26,7 @@ examples:
   acbo-train generate --set training.n_expert_trajectories=100
   acbo-train train --component surrogate           then: acbo-train train
   acbo-train evaluate                              (re)writes RUN/report/
-  acbo-train optimize --scm problem.json --steps 20
+  acbo-train optimize --scm problem.json --steps 20   the pretrained generalist, no training
   acbo-train config > my.toml                      the embedded default, to edit
   acbo-train benchmark --system runs/quickstart/system --workers 2   every family and method
 
@@ -72,11 +72,14 @@ def _parser() -> argparse.ArgumentParser:
                          help="run a trained system on an SCM given as a JSON file")
     opt.add_argument("--scm", required=True, metavar="SCM.json",
                      help="the problem, in acbo-core's SCM JSON (acbo_core.scm_to_json)")
-    opt.add_argument("--system", metavar="DIR", help="a saved system (default: RUN/system)")
+    opt.add_argument("--system", metavar="DIR",
+                     help="a saved system, e.g. RUN/system of `acbo-train run` (default: the "
+                          "pretrained generalist shipped with acbo)")
     opt.add_argument("--steps", type=int, default=30, help="interventions (default: 30)")
     opt.add_argument("--seed", type=int, default=0, help="run key (default: 0)")
-    opt.add_argument("--no-online-grpo", action="store_true",
-                     help="keep the policy fixed during the run")
+    opt.add_argument("--online-grpo", action="store_true",
+                     help="fine-tune the policy during the run (off by default: the benchmark "
+                          "measured no benefit)")
     opt.add_argument("--json", metavar="PATH", help="also write the result as JSON")
     sub.add_parser("config", help="print the embedded default configuration (TOML)")
     from acbo.benchmark_cli import add_parser as add_benchmark_parser
@@ -208,7 +211,7 @@ def _optimize(args: argparse.Namespace, config: Any) -> int:
     import jax
 
     import acbo_core as ac
-    from acbo.persistence import load_system
+    from acbo.persistence import load_pretrained, load_system
 
     path = pathlib.Path(args.scm)
     try:
@@ -219,8 +222,8 @@ def _optimize(args: argparse.Namespace, config: Any) -> int:
         return _fail(EXIT_INPUT, f"the SCM file {str(path)!r} is not UTF-8 text ({err.reason} "
                                  f"at byte {err.start})")
     scm = ac.scm_from_json(text)
-    system = load_system(args.system or pathlib.Path(args.output) / "system")
-    result = system.run_optimization(scm, args.steps, not args.no_online_grpo,
+    system = load_system(args.system) if args.system else load_pretrained()
+    result = system.run_optimization(scm, args.steps, args.online_grpo,
                                      key=jax.random.key(args.seed))
     print(f"{'step':>4}  {'intervention':<24} {'outcome':>10} {'best':>10}")
     for t, (do, y, best) in enumerate(zip(result.interventions, result.outcomes,

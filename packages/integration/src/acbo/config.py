@@ -67,7 +67,7 @@ class EvaluationConfig:
     n_steps: int = 0
     baseline_method: str = "per_graph_training"
     baselines: tuple[str, ...] = ("parent_scale", "random", "oracle")
-    use_online_grpo: bool = True
+    use_online_grpo: bool = False
     n_transfer_scms: int = 6
     transfer_factor: int = 2
     transfer_int_samples: int = 20

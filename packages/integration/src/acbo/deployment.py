@@ -115,7 +115,7 @@ class ACBOPipeline:
     """
 
     system: TrainedACBOSystem
-    use_online_grpo: bool = True
+    use_online_grpo: bool = False
     exploration_rate: float = 0.0
 
     def __call__(self, scm: Mapping[str, Any], *, key: jax.Array,
@@ -129,6 +129,6 @@ class ACBOPipeline:
 
 
 def integrate_with_existing_pipeline(trained_system: TrainedACBOSystem, *,
-                                     use_online_grpo: bool = True) -> ACBOPipeline:
+                                     use_online_grpo: bool = False) -> ACBOPipeline:
     """The system behind PARENT_SCALE's interface (see :class:`ACBOPipeline`)."""
     return ACBOPipeline(trained_system, use_online_grpo)

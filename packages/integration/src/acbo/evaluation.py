@@ -296,7 +296,7 @@ def evaluate_system_performance(system: Any, test_scms: Sequence[Mapping[str, An
                                 baseline_method: str = "per_graph_training", *,
                                 baselines: Sequence[str] = ("parent_scale", "random", "oracle"),
                                 seeds: Sequence[int] = (0, 1, 2), n_steps: int | None = None,
-                                use_online_grpo: bool = True,
+                                use_online_grpo: bool = False,
                                 cache_dir: str | pathlib.Path | None = None,
                                 logger: RunLogger | None = None) -> EvaluationReport:
     """The system against per-graph PARENT_SCALE and the baselines on held-out SCMs.

@@ -22,11 +22,46 @@ from acbo_core.errors import ACBOError, CheckpointError, ConfigError
 from acbo_expert import ParentScaleConfig
 from acbo_training import config_from_dict, config_to_dict
 
-__all__ = ["SYSTEM_KIND", "SYSTEM_FORMAT_VERSION", "save_system", "load_system"]
+__all__ = ["SYSTEM_KIND", "SYSTEM_FORMAT_VERSION", "PRETRAINED", "save_system", "load_system",
+           "load_pretrained", "pretrained_path"]
 
 SYSTEM_KIND = "acbo.system"
 SYSTEM_FORMAT_VERSION = 2
 """2: the decision settings (the causal GP sets the value); 1 had none."""
+
+
+PRETRAINED = ("generalist",)
+"""Systems shipped inside the package (``acbo/pretrained/<name>/``): trained once, loaded
+without training or downloading (see the README's model card)."""
+
+
+def pretrained_path(name: str = "generalist") -> pathlib.Path:
+    """The directory of a shipped system.
+
+    Raises:
+      ConfigError: an unknown name (the shipped ones are listed).
+      CheckpointError: this installation lacks the system's files.
+    """
+    import importlib.resources
+
+    if name not in PRETRAINED:
+        raise ConfigError(f"unknown pretrained system {name!r}; shipped: {', '.join(PRETRAINED)}")
+    path = pathlib.Path(str(importlib.resources.files("acbo") / "pretrained" / name))
+    if not (path / "system.json").is_file():
+        raise CheckpointError(f"this installation of acbo has no pretrained system {name!r} "
+                              f"(expected at {str(path)!r}); reinstall acbo, or pass a system "
+                              "you trained (`acbo-train run` writes RUN/system)")
+    return path
+
+
+def load_pretrained(name: str = "generalist") -> TrainedACBOSystem:
+    """The system shipped with the package, ready to optimise a new problem.
+
+    Raises:
+      ConfigError: an unknown name.
+      CheckpointError: missing or damaged files (named).
+    """
+    return load_system(pretrained_path(name))
 
 
 def save_system(system: TrainedACBOSystem, path: str | os.PathLike[str]) -> pathlib.Path:

@@ -229,16 +229,21 @@ class TrainedACBOSystem:
         cfg = self.decision
         best = max(s.ei for s in scored)
         passing = [s for s in scored if not best > 0 or s.ei >= cfg.exhausted_ratio * best]
-        for s in passing:
+        others = [s for s in scored if s not in passing]
+        for s in passing + others:
             keep = not s.ei > (1.0 + cfg.value_tolerance) * max(s.ei_preferred, 0.0)
-            for value in (s.preferred, s.value) if keep else (s.value,):
+            for value in (s.preferred, s.value) if keep else (s.value, s.preferred):
                 # A noiseless observation repeated returns the same number: try something new.
-                if not (self.run_config.noiseless and _tried(state, s.variable, value)):
+                if value is not None and not (self.run_config.noiseless
+                                              and _tried(state, s.variable, value)):
                     return create_perfect_intervention(s.variable, value)
-        return create_perfect_intervention(passing[0].variable, passing[0].value)
+        # Every proposal was tried (a noiseless run that has converged): somewhere new at random.
+        lo, hi = state.intervention_ranges[passing[0].variable]
+        return create_perfect_intervention(
+            passing[0].variable, lo + (hi - lo) * float(jax.random.uniform(key)))
 
     def run_optimization(self, scm: Mapping[str, Any], n_steps: int = 30,
-                         use_online_grpo: bool = True, *, key: jax.Array | None = None,
+                         use_online_grpo: bool = False, *, key: jax.Array | None = None,
                          exploration_rate: float = 0.0) -> OptimizationResult:
         """Optimises ``scm``'s target with ``n_steps`` interventions.
 
