@@ -23,6 +23,7 @@ _EPILOG = f"""\
 examples:
   acbo-train run                                   everything, embedded default configuration
   acbo-train run --output runs/big --config big.toml --set expert.T=20
+  acbo-train run -c generalist -o runs/generalist  the configuration of the shipped generalist
   acbo-train generate --set training.n_expert_trajectories=100
   acbo-train train --component surrogate           then: acbo-train train
   acbo-train evaluate                              (re)writes RUN/report/
@@ -49,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--output", "-o", default=DEFAULT_OUTPUT, metavar="RUN",
                         help=f"run directory (default: {DEFAULT_OUTPUT})")
     common.add_argument("--config", "-c", metavar="FILE.toml",
-                        help="configuration (default: the embedded quickstart.toml)")
+                        help="configuration file, or the name of an embedded one: "
+                             "quickstart (the default), generalist")
     common.add_argument("--set", "-s", action="append", default=[], metavar="TABLE.KEY=VALUE",
                         dest="overrides", help="override one key (TOML value), repeatable")
     common.add_argument("--quiet", "-q", action="store_true", help="no progress bars")

@@ -36,7 +36,7 @@ from acbo_training.demonstrations import MAX_N_VARS
 from acbo_training.pipelines import check_problem_size
 
 __all__ = ["EvaluationConfig", "ACBOConfig", "load_config", "default_config_text",
-           "DEFAULT_CONFIG_NAME"]
+           "embedded_configs", "DEFAULT_CONFIG_NAME"]
 
 DEFAULT_CONFIG_NAME = "quickstart.toml"
 
@@ -126,23 +126,34 @@ class ACBOConfig:
                               self.acquisition)
 
 
-def default_config_text() -> str:
-    """The embedded default configuration (TOML)."""
-    return (importlib.resources.files("acbo") / "configs" / DEFAULT_CONFIG_NAME).read_text()
+def embedded_configs() -> tuple[str, ...]:
+    """Names of the configurations shipped inside the package (``-c NAME`` loads one)."""
+    folder = importlib.resources.files("acbo") / "configs"
+    return tuple(sorted(f.name.removesuffix(".toml") for f in folder.iterdir()
+                        if f.name.endswith(".toml")))
+
+
+def default_config_text(name: str = DEFAULT_CONFIG_NAME) -> str:
+    """An embedded configuration (TOML), the default one unless ``name`` is given."""
+    file = name if name.endswith(".toml") else f"{name}.toml"
+    return (importlib.resources.files("acbo") / "configs" / file).read_text()
 
 
 def load_config(path: str | pathlib.Path | None = None, overrides: Sequence[str] = ()
                 ) -> ACBOConfig:
-    """Reads a TOML file (default: the embedded one) and ``table.key=value`` overrides.
+    """Reads a TOML file (default: the embedded quick start; the name of another embedded one,
+    e.g. ``"generalist"``, loads that) and ``table.key=value`` overrides.
 
     Raises:
       ConfigError: a missing or malformed file, an unknown table or key (named), a value of
         the wrong type or out of range.
     """
-    if path is None:
-        import tomllib
+    import tomllib
 
-        data: dict[str, Any] = tomllib.loads(default_config_text())
+    name = None if path is None else str(path)
+    if name is None or (not pathlib.Path(name).exists()
+                        and name.removesuffix(".toml") in embedded_configs()):
+        data: dict[str, Any] = tomllib.loads(default_config_text(name or DEFAULT_CONFIG_NAME))
     else:
-        data = load_toml(path)
+        data = load_toml(name)
     return config_from_dict(ACBOConfig, apply_overrides(data, list(overrides)))
