@@ -1,3 +1,5 @@
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -151,6 +153,78 @@ def test_resuming_grpo_equals_running_through(problems, h, tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.fixture(scope="module")
+def mixed(train_set, h):
+    """Linear and nonlinear (Fourier, named) problems in one set."""
+    scms, states = train_set
+    nonlinear = [ac.erdos_renyi_scm(6, key=jax.random.key(40 + s), mechanism="fourier")
+                 for s in range(4)] + [ac.toy_graph_scm()]
+    # 24 problems of 6 variables, like `problems`: the jitted steps compile once for both
+    scms = list(scms[:19]) + nonlinear
+    states = list(states[:19]) + [h.make_state(m, jax.random.key(60 + i))
+                                  for i, m in enumerate(nonlinear)]
+    problems = aq.make_grpo_problems(states, scms, n_bins=h.TINY.n_value_bins, n_vars=6,
+                                     key=jax.random.key(7), n_samples=128)
+    return states, problems
+
+
+def test_grpo_runs_on_a_mixed_batch(mixed, h):
+    states, problems = mixed
+    assert np.asarray(problems.tables.has_rows).tolist() == [True] * 19 + [False] * 5
+    cfg = GRPO
+    state = aq.init_grpo(jax.random.key(0), policy_config=h.TINY, grpo_config=cfg)
+    _, roll = aq.grpo_rollout(state, problems, policy_config=h.TINY, grpo_config=cfg)
+    idx = np.asarray(roll.idx)
+    assert (idx >= 19).sum() >= 2  # nonlinear problems in the batch
+    t = np.asarray(problems.tables.target)[idx]
+    y = np.take_along_axis(np.asarray(roll.rows), t[:, None, None], axis=2)[..., 0]
+    pick = lambda a: np.asarray(a)[idx[:, None], np.asarray(roll.variable),  # noqa: E731
+                                   np.asarray(roll.value_bin)]
+    z = (y - pick(problems.tables.grid_mean)) / pick(problems.tables.grid_sd)
+    assert abs(z.mean()) < 0.5 and 0.7 < z.std() < 1.3  # y ~ N(grid_mean, grid_sd^2)
+    final, history = aq.train_grpo(problems, state, n_updates=3, policy_config=h.TINY,
+                                   grpo_config=cfg, imitation_config=NO_BC)
+    assert int(final.step) == 3 and all(np.isfinite(list(m.values())).all() for m in history)
+    r = aq.expected_rewards(final.params, problems, policy_config=h.TINY)
+    assert all(np.isfinite(v).all() and v.shape == (24,) for v in r.values())
+    with pytest.raises(aq.ConfigError, match="linear"):  # nonlinear SCMs have no rows
+        aq.grpo_step(state, problems, policy_config=h.TINY,
+                     grpo_config=dataclasses.replace(GRPO, entropy_drop_weight=1.0),
+                     states=states, posterior_update=lambda s, i, r: s.posterior)
+
+
+def test_grpo_learns_a_nonlinear_toy_problem(h):
+    """The CBO toy graph (named, nonlinear mechanisms): the greedy action's expected reward
+    rises towards the best action's (do(Z = -5))."""
+    scm = ac.toy_graph_scm()
+    states = [h.make_state(scm, jax.random.key(80 + i)) for i in range(4)]
+    problems = aq.make_grpo_problems(states, [scm] * 4, n_bins=h.TINY.n_value_bins,
+                                     key=jax.random.key(0), n_samples=256)
+    # one SCM and one set of ranges: the states share one Monte-Carlo grid, each its own best
+    np.testing.assert_array_equal(problems.tables.grid_mean[0], problems.tables.grid_mean[3])
+    np.testing.assert_allclose(problems.tables.best, [s.best_value for s in states], rtol=1e-6)
+    cfg = aq.GRPOConfig(group_size=32, batch_size=4, learning_rate=3e-3)
+    state = aq.init_grpo(jax.random.key(9), policy_config=h.TINY, grpo_config=cfg)
+    before = aq.expected_rewards(state.params, problems, policy_config=h.TINY)
+    final, _ = aq.train_grpo(problems, state, n_updates=40, policy_config=h.TINY,
+                             grpo_config=cfg, imitation_config=NO_BC)
+    after = aq.expected_rewards(final.params, problems, policy_config=h.TINY)
+    gap = before["oracle"].mean() - before["greedy"].mean()
+    assert gap > 0.1
+    assert after["greedy"].mean() - before["greedy"].mean() > 0.5 * gap
+    assert after["policy"].mean() > before["policy"].mean()
+
+
+def test_bins_must_match_the_policy(problems, h):
+    other = aq.PolicyConfig(hidden_dim=16, n_layers=1, n_heads=2, widening_factor=2,
+                            n_value_bins=h.TINY.n_value_bins + 2)
+    state = aq.init_grpo(jax.random.key(0), policy_config=other, grpo_config=GRPO)
+    with pytest.raises(ac.errors.ShapeMismatchError, match="n_value_bins"):
+        aq.grpo_rollout(state, problems, policy_config=other, grpo_config=GRPO)
+    with pytest.raises(ac.errors.ShapeMismatchError, match="n_value_bins"):
+        aq.expected_rewards(state.params, problems, policy_config=other)
+
+
 def test_bad_problem_sets(train_set, h):
     scms, states = train_set
     with pytest.raises(ac.errors.ShapeMismatchError, match="SCMs"):
@@ -159,6 +233,9 @@ def test_bad_problem_sets(train_set, h):
         aq.make_grpo_problems([], [], n_bins=5)
     with pytest.raises(ac.errors.UnknownVariableError):
         aq.make_grpo_problems(states[:2], scms[1:3], n_bins=5)
+    toy = ac.toy_graph_scm()
+    with pytest.raises(ac.errors.UnsupportedMechanismError, match="key"):
+        aq.make_grpo_problems([h.make_state(toy, jax.random.key(0))], [toy], n_bins=5)
     with pytest.raises(aq.ConfigError, match="n_updates"):
         aq.train_grpo(aq.make_grpo_problems(states[:1], scms[:1], n_bins=5),
                       aq.init_grpo(jax.random.key(0), policy_config=h.TINY),

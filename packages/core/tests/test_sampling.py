@@ -105,3 +105,61 @@ def test_do_holds_the_value_exactly_regression():
     x = np.asarray(ac.sample_interventional(scm, ac.create_perfect_intervention(var, 0.0), 20_000,
                                             key=jax.random.key(1)))
     assert (x[:, scm["variables"].index(var)] == 0.0).all()
+
+
+def test_target_moments_linear_are_exact():
+    scm = ac.erdos_renyi_scm(6, key=jax.random.key(3), noise_scale=(0.5, 1.5))
+    names = ac.intervenable_variables(scm)
+    variables = [None, *names, names[0]]
+    values = np.array([0.0, *np.linspace(-2, 2, len(names)), 3.0])
+    mean, sd = ac.target_moments(scm, variables, values)
+    w, b, s = ac.linear_coefficients(scm)
+    t = scm["variables"].index(scm["target"])
+    for i, (var, x) in enumerate(zip(variables, values, strict=True)):
+        do = None if var is None else ac.create_perfect_intervention(var, float(x))
+        assert mean[i] == pytest.approx(ac.exact_interventional_mean(scm, do)[t], abs=1e-9)
+        # analytic variance: noise of every non-intervened variable through (I - W')^-1
+        keep = np.ones(len(b))
+        if var is not None:
+            keep[scm["variables"].index(var)] = 0.0
+        inv = np.linalg.inv(np.eye(len(b)) - w * keep[None, :])
+        assert sd[i] == pytest.approx(np.sqrt(np.sum((keep * s * inv[:, t]) ** 2)), rel=1e-9)
+    assert mean.dtype == np.float64 and sd.shape == (len(variables),)
+
+
+@pytest.mark.parametrize("scm", [ac.toy_graph_scm(),
+                                 ac.erdos_renyi_scm(6, key=jax.random.key(4), mechanism="fourier")],
+                         ids=["named", "fourier"])
+def test_target_moments_monte_carlo(scm):
+    names = ac.intervenable_variables(scm)
+    variables = [names[0], names[-1], None]
+    values = np.array([0.5, -1.0, 0.0])
+    n = 4000
+    mean, sd = ac.target_moments(scm, variables, values, key=jax.random.key(0), n_samples=n)
+    again = ac.target_moments(scm, variables, values, key=jax.random.key(0), n_samples=n)
+    np.testing.assert_array_equal(mean, again[0])
+    np.testing.assert_array_equal(sd, again[1])
+    t = scm["variables"].index(scm["target"])
+    for i, (var, x) in enumerate(zip(variables, values, strict=True)):
+        do = None if var is None else ac.create_perfect_intervention(var, float(x))
+        y = np.asarray(ac.sample_interventional(scm, do, 40_000, key=jax.random.key(1))
+                       if do else ac.sample_observational(scm, 40_000, key=jax.random.key(1))
+                       )[:, t]
+        assert abs(mean[i] - y.mean()) <= 6 * y.std() * np.sqrt(1 / n + 1 / 40_000) + 1e-6
+        assert sd[i] == pytest.approx(y.std(), rel=0.08, abs=1e-6)
+
+
+def test_target_moments_bad_input():
+    scm = ac.toy_graph_scm()
+    with pytest.raises(errors.UnsupportedMechanismError, match="key"):
+        ac.target_moments(scm, ["X"], [0.0])
+    with pytest.raises(errors.ShapeMismatchError):
+        ac.target_moments(scm, ["X", "Z"], [0.0], key=jax.random.key(0))
+    with pytest.raises(errors.UnknownVariableError, match="'Q'"):
+        ac.target_moments(scm, ["Q"], [0.0], key=jax.random.key(0))
+    with pytest.raises(errors.InvalidInterventionError, match="'Y'"):
+        ac.target_moments(scm, ["Y"], [0.0], key=jax.random.key(0))
+    with pytest.raises(errors.NonFiniteDataError):
+        ac.target_moments(scm, ["X"], [np.nan], key=jax.random.key(0))
+    with pytest.raises(errors.InvalidInterventionError, match="n_samples"):
+        ac.target_moments(scm, ["X"], [0.0], key=jax.random.key(0), n_samples=1)

@@ -5,8 +5,8 @@ feature token per variable (:func:`encode_state`), runs a permutation-equivarian
 over them and outputs a categorical over the intervenable variables, a categorical over K
 equally spaced values in each variable's range, and a state value. :func:`select_intervention`
 turns that into a perfect intervention. Training: behavioural cloning of the expert's
-(state -> action) pairs (:func:`train_bc`), then GRPO on simulated linear SCMs
-(:func:`train_grpo`), warm-started from the cloned policy or cold-started
+(state -> action) pairs (:func:`train_bc`), then GRPO on simulated SCMs, linear
+or not (:func:`train_grpo`), warm-started from the cloned policy or cold-started
 (:func:`train_acquisition`). Steps are pure and jit-compiled; states are resumable through
 acbo-core checkpoints (:func:`save_training_state`).
 
@@ -73,13 +73,19 @@ from acbo_acquisition.policy import (
     ranked_actions,
     select_intervention,
 )
-from acbo_acquisition.problems import GRPOProblems, expected_rewards, make_grpo_problems
+from acbo_acquisition.problems import (
+    GRPOProblems,
+    check_problems,
+    expected_rewards,
+    make_grpo_problems,
+)
 from acbo_acquisition.simulator import (
+    DEFAULT_MC_SAMPLES,
     SimulatorTables,
-    expected_target,
     simulate_rows,
     simulator_tables,
     stack_tables,
+    value_grid,
 )
 from acbo_acquisition.train import AcquisitionResult, train_acquisition
 
@@ -101,10 +107,11 @@ __all__ = [
     "BCData", "BCState", "make_bc_data", "init_bc", "bc_step", "train_bc", "evaluate_bc",
     "imitation_nll",
     # simulator and GRPO
-    "SimulatorTables", "simulator_tables", "stack_tables", "simulate_rows", "expected_target",
+    "SimulatorTables", "simulator_tables", "stack_tables", "simulate_rows", "value_grid",
+    "DEFAULT_MC_SAMPLES",
     "GRPOProblems", "GRPOState", "Rollout", "PosteriorUpdate", "make_grpo_problems",
     "init_grpo", "grpo_rollout", "grpo_update", "grpo_step", "group_advantages",
-    "grpo_loss_terms", "train_grpo", "expected_rewards",
+    "grpo_loss_terms", "train_grpo", "expected_rewards", "check_problems",
     # the whole recipe
     "AcquisitionResult", "train_acquisition",
     # checkpoints

@@ -1,7 +1,8 @@
 """GRPO (group relative policy optimisation, DeepSeekMath) for choosing one intervention.
 
 One iteration: draw B training states; for each, sample a group of G interventions from the old
-policy and simulate each on the state's SCM (:mod:`acbo_acquisition.simulator`); reward =
+policy and simulate each on the state's SCM (:mod:`acbo_acquisition.simulator`: the target
+drawn from its law under the action, tabulated per state, linear SCM or not); reward =
 ``improvement_weight * sign * (best - y) / scale`` (the target's improvement over the best value
 so far, in units of its observational standard deviation; negative when worse) plus, optionally,
 ``entropy_drop_weight * (H(posterior) - H(posterior after the new sample))``; advantages are the
@@ -16,7 +17,8 @@ rewards standardised within their group. The loss is
 with ``lp``/``lr`` the log-probabilities of the sampled actions under the policy and the
 reference policy (the one GRPO started from). :func:`grpo_rollout` and :func:`grpo_update` are
 pure and jit-compiled; :func:`grpo_step` joins them and adds the posterior-entropy term on the
-host when it is asked for (a posterior update is model code this package does not own).
+host when it is asked for (a posterior update is model code this package does not own; it needs
+whole simulated rows, which only linear SCMs' tables give).
 
 Glossary of shape letters: P training states, B states per update, G group size, D padded
 variables, K value bins.
@@ -51,7 +53,7 @@ from acbo_acquisition.features import PolicyInputs
 from acbo_acquisition.imitation import imitation_nll
 from acbo_acquisition.network import make_policy
 from acbo_acquisition.policy import check_params, init_policy_params, intervention_for_action
-from acbo_acquisition.problems import GRPOProblems
+from acbo_acquisition.problems import GRPOProblems, check_problems
 from acbo_acquisition.simulator import simulate_rows
 from acbo_core import AcquisitionState, ParentSetPosterior
 
@@ -89,8 +91,10 @@ class Rollout(NamedTuple):
       value_bin: ``[B, G]`` int32 sampled value bins.
       old_logp: ``[B, G]`` log-probabilities under the policy that sampled them.
       ref_logp: ``[B, G]`` log-probabilities under the reference policy.
-      rows: ``[B, G, D]`` the simulated sample rows.
-      improvement: ``[B, G]`` ``sign * (best - y) / scale``.
+      rows: ``[B, G, D]`` the simulated sample rows (the SCM's joint law for a linear SCM;
+        only the target column ``y`` otherwise).
+      improvement: ``[B, G]`` ``sign * (best - y) / scale``, ``y ~ N(grid_mean, grid_sd^2)``
+        of the action.
     """
 
     idx: jax.Array
@@ -140,7 +144,11 @@ def grpo_rollout(state: GRPOState, problems: GRPOProblems, *, policy_config: Pol
 
     Returns:
       The state with its key advanced, and the :class:`Rollout`.
+
+    Raises:
+      ShapeMismatchError: problems made for another number of value bins.
     """
+    check_problems(problems, policy_config)
     # Only the sizes are static, so configs that differ in loss weights share one compilation.
     sizes = GRPOConfig(group_size=grpo_config.group_size, batch_size=grpo_config.batch_size)
     return _grpo_rollout(state, problems, policy_config=policy_config, grpo_config=sizes)
@@ -163,9 +171,16 @@ def _grpo_rollout(state: GRPOState, problems: GRPOProblems, *, policy_config: Po
     ref_logp = jax.vmap(log_prob)(ref, variable, value_bin)
     values = jax.vmap(_action_values, in_axes=(0, 0, 0, None))(
         batch.inputs, variable, value_bin, policy_config.n_value_bins)
-    rows = jax.vmap(simulate_rows)(batch.tables, variable, values, jax.random.split(k_sim, b))
-    y = jnp.take_along_axis(rows, batch.tables.target[:, None, None], axis=-1)[..., 0]  # [B, G]
     t = batch.tables
+    k_y, k_rows = jax.random.split(k_sim)
+    z = jax.random.normal(k_y, (b, g))  # the target's standardised noise
+    at = jax.vmap(lambda grid, v, k: grid[v, k])
+    y = at(t.grid_mean, variable, value_bin) + at(t.grid_sd, variable, value_bin) * z  # [B, G]
+    rows = jax.vmap(lambda tab, v, x, k, e: simulate_rows(tab, v, x, k, target_noise=e))(
+        t, variable, values, jax.random.split(k_rows, b), z)  # [B, G, D]
+    # y exactly (the row's target has its law already, up to float32 rounding of the tables)
+    is_target = jnp.arange(rows.shape[-1]) == t.target[:, None, None]
+    rows = jnp.where(is_target, y[..., None], rows)
     improvement = t.sign[:, None] * (t.best[:, None] - y) / t.scale[:, None]
     rollout = Rollout(idx, variable, value_bin, jax.lax.stop_gradient(old_logp),
                       jax.lax.stop_gradient(ref_logp), rows, improvement)
@@ -312,16 +327,27 @@ def grpo_step(
       The new state and the update's metrics as floats.
 
     Raises:
-      ConfigError: ``entropy_drop_weight > 0`` without ``states`` and ``posterior_update``.
+      ConfigError: ``entropy_drop_weight > 0`` without ``states`` and ``posterior_update``, or
+        with problems whose SCM is not linear (no simulated rows to update a posterior with).
+      ShapeMismatchError: problems made for another number of value bins.
     """
+    if grpo_config.entropy_drop_weight > 0:
+        if posterior_update is None or states is None:
+            raise ConfigError("GRPOConfig.entropy_drop_weight > 0 needs `states` and a "
+                              "`posterior_update` function")
+        no_rows = np.flatnonzero(~np.asarray(problems.tables.has_rows, bool))
+        if no_rows.size:
+            raise ConfigError(
+                f"GRPOConfig.entropy_drop_weight > 0 needs whole simulated rows, which only "
+                f"linear SCMs' tables give; problem {int(no_rows[0])} ({no_rows.size} of "
+                f"{np.size(problems.tables.has_rows)}) has none (a nonlinear SCM or a "
+                f"target-only model): set entropy_drop_weight=0")
     state, rollout = grpo_rollout(state, problems, policy_config=policy_config,
                                   grpo_config=grpo_config)
     rewards = grpo_config.improvement_weight * rollout.improvement
     extra: dict[str, float] = {}
     if grpo_config.entropy_drop_weight > 0:
-        if posterior_update is None or states is None:
-            raise ConfigError("GRPOConfig.entropy_drop_weight > 0 needs `states` and a "
-                              "`posterior_update` function")
+        assert states is not None and posterior_update is not None  # checked above
         drop = _entropy_drop(states, rollout, posterior_update, policy_config.n_value_bins)
         rewards = rewards + grpo_config.entropy_drop_weight * jnp.asarray(drop, jnp.float32)
         extra["entropy_drop_mean"] = float(drop.mean())

@@ -50,6 +50,7 @@ from acbo_core.sampling import (
     sample_interventional,
     sample_observational,
     target_interventional_mean,
+    target_moments,
 )
 from acbo_core.scm import (
     create_scm,
@@ -104,7 +105,7 @@ __all__ = [
     "toy_graph_scm", "psa_healthcare_scm",
     # sampling
     "sample_observational", "sample_interventional", "exact_interventional_mean",
-    "monte_carlo_interventional_mean", "target_interventional_mean",
+    "monte_carlo_interventional_mean", "target_interventional_mean", "target_moments",
     "default_intervention_ranges", "intervention_arrays",
     # data
     "Sample", "create_sample", "create_perfect_intervention", "validate_intervention",

@@ -10,21 +10,31 @@ Two compiled paths share one interface:
 - SCMs with named closed-form mechanisms (the benchmarks) get a sampler traced from their
   mechanisms, compiled once per SCM and cached.
 
+:func:`target_moments` gives the target's mean and standard deviation under many
+single-variable interventions at once (GRPO's reward tables): in closed form for linear SCMs,
+otherwise by vmapping those same compiled samplers over the interventions.
+
 Glossary of shape letters: n samples, d variables, k padded parents per variable, M Fourier
-features.
+features, I interventions.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from acbo_core.errors import InvalidInterventionError, UnsupportedMechanismError
+from acbo_core.errors import (
+    InvalidInterventionError,
+    NonFiniteDataError,
+    ShapeMismatchError,
+    UnknownVariableError,
+    UnsupportedMechanismError,
+)
 from acbo_core.mechanisms import evaluate_mechanism
 from acbo_core.samples import validate_intervention
 from acbo_core.scm import is_linear_scm, linear_coefficients, topological_order
@@ -35,11 +45,13 @@ __all__ = [
     "exact_interventional_mean",
     "monte_carlo_interventional_mean",
     "target_interventional_mean",
+    "target_moments",
     "default_intervention_ranges",
     "intervention_arrays",
 ]
 
 _DEFAULT_RANGE_SAMPLES = 4000
+_MOMENT_CHUNK = 64  # interventions simulated together (the count is padded to a multiple)
 
 
 class DenseSCM(NamedTuple):
@@ -283,6 +295,147 @@ def target_interventional_mean(
         raise UnsupportedMechanismError("a nonlinear SCM needs a key for a Monte-Carlo mean")
     return float(monte_carlo_interventional_mean(scm, intervention, key=key,
                                                  n_samples=n_samples)[j])
+
+
+def _intervention_indices(scm: Mapping[str, Any], variables: Sequence[str | None],
+                          values: Any) -> tuple[np.ndarray, np.ndarray]:
+    names = tuple(scm["variables"])
+    allowed = set(scm["intervenable"])
+    vals = np.asarray(values, np.float64)
+    if vals.ndim != 1 or len(variables) != vals.shape[0]:
+        raise ShapeMismatchError(f"target_moments needs variables [I] and values [I]; got "
+                                 f"{len(variables)} variables and values of shape {vals.shape}")
+    if not np.isfinite(vals).all():
+        raise NonFiniteDataError(f"intervention value {vals[~np.isfinite(vals)][0]} at position "
+                                 f"{int(np.flatnonzero(~np.isfinite(vals))[0])}; values must be "
+                                 f"finite")
+    idx = np.full(len(variables), -1, np.int64)
+    for i, var in enumerate(variables):
+        if var is None:
+            continue
+        if var not in names:
+            raise UnknownVariableError(f"intervention target {var!r} is not a variable")
+        if var not in allowed:
+            raise InvalidInterventionError(f"{var!r} may not be intervened on")
+        idx[i] = names.index(var)
+    return idx, vals
+
+
+def _linear_moments(scm: Mapping[str, Any], idx: np.ndarray, vals: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    # Under do(v = x) the target is base @ u with (I - W') u = e_t (W' without v's incoming
+    # weights) and base = x e_v + (1 - e_v) * (b + s * eps): one solve per distinct variable.
+    w, b, s = linear_coefficients(scm)
+    d = len(b)
+    e_t = np.eye(d)[tuple(scm["variables"]).index(scm["target"])]
+    mean, sd = np.empty(len(idx)), np.empty(len(idx))
+    for v in np.unique(idx):
+        keep = np.ones(d)
+        if v >= 0:
+            keep[v] = 0.0
+        u = np.linalg.solve(np.eye(d) - w * keep[None, :], e_t)  # [d]
+        rows = idx == v
+        mean[rows] = (keep * b) @ u + (vals[rows] * u[v] if v >= 0 else 0.0)
+        sd[rows] = np.sqrt(np.sum((keep * s * u) ** 2))
+    return mean, sd
+
+
+def _target_stats(x: jax.Array, target: jax.Array) -> tuple[jax.Array, jax.Array]:
+    y = x[..., target]  # [I, n]
+    return y.mean(axis=-1), y.std(axis=-1, ddof=1)
+
+
+@functools.partial(jax.jit, static_argnames="n")
+def _dense_moments(form: DenseSCM, masks: jax.Array, values: jax.Array, target: jax.Array,
+                   key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
+    def chunk(mv: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+        return _target_stats(_sample_dense(form, mv[0], mv[1], key, n), target)
+
+    return jax.lax.map(chunk, (masks, values), batch_size=_MOMENT_CHUNK)
+
+
+@functools.lru_cache(maxsize=32)
+def _traced_moments(scm: Any) -> Any:
+    sampler = _traced_sampler(scm)
+
+    @functools.partial(jax.jit, static_argnames="n")
+    def moments(masks: jax.Array, values: jax.Array, target: jax.Array, key: jax.Array,
+                n: int) -> tuple[jax.Array, jax.Array]:
+        def chunk(mv: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+            return _target_stats(sampler(mv[0], mv[1], key, n), target)
+
+        return jax.lax.map(chunk, (masks, values), batch_size=_MOMENT_CHUNK)
+
+    return moments
+
+
+def target_moments(
+    scm: Mapping[str, Any],
+    variables: Sequence[str | None],
+    values: Any,
+    *,
+    key: jax.Array | None = None,
+    n_samples: int = 512,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The target's mean and standard deviation under each of many perfect interventions
+    ``do(variables[i] = values[i])``.
+
+    Exact for linear SCMs (closed form; ``key`` is not used). Otherwise Monte Carlo: the
+    compiled sampler of :func:`sample_interventional` is vmapped over the interventions, in
+    chunks of 64 (the count is padded to a multiple of 64, so one compilation serves every
+    grid of that padded size and, for linear/Fourier mechanisms, every SCM of the same padded
+    size; named mechanisms compile once per SCM). Every intervention sees the same
+    ``n_samples`` noise draws (common random numbers), so differences between interventions
+    are less noisy than the means themselves; the same key gives the same numbers.
+
+    Cost (Monte Carlo): ``I * n_samples`` ancestral samples of the SCM, i.e.
+    ``O(I n_samples d (k + M k))`` work for ``d`` variables with ``k`` parents and ``M``
+    Fourier features (the cosines dominate), and ``64 * n_samples * d`` floats of memory per
+    chunk; no more than one flat sampler call for as many rows. Measured on a shared 2-core
+    CPU (load ~7): a ``d = 20`` Fourier ER SCM (M = 32) with a 19 x 21 grid takes about 1.1 s
+    at ``n_samples = 512`` and 0.8 s at 256 once compiled (compiling: ~3 s per padded size).
+    The standard error of a mean is ``sd / sqrt(n_samples)``.
+
+    Args:
+      scm: a validated SCM.
+      variables: ``[I]`` the intervened variable of each intervention, ``None`` for none (the
+        observational law).
+      values: ``[I]`` the value each variable is set to (ignored where ``variables`` is None).
+      key: PRNG key; needed for a nonlinear SCM.
+      n_samples: Monte-Carlo samples per intervention (at least 2).
+
+    Returns:
+      ``(mean [I], sd [I])`` float64, in the target's original units.
+
+    Raises:
+      ShapeMismatchError: ``variables`` and ``values`` of different lengths.
+      NonFiniteDataError: a value that is NaN or infinite.
+      UnknownVariableError: a variable the SCM does not have.
+      InvalidInterventionError: a variable the SCM does not let one intervene on, or
+        ``n_samples`` below 2.
+      UnsupportedMechanismError: a nonlinear SCM and no ``key``.
+    """
+    idx, vals = _intervention_indices(scm, variables, values)
+    if is_linear_scm(scm):
+        return _linear_moments(scm, idx, vals)
+    n = _check_n(n_samples)
+    if n < 2:
+        raise InvalidInterventionError(f"a standard deviation needs n_samples >= 2, got {n}")
+    if key is None:
+        raise UnsupportedMechanismError("a nonlinear SCM needs a key for Monte-Carlo moments")
+    d, n_int = len(scm["variables"]), len(idx)
+    width = _bucket(n_int, _MOMENT_CHUNK)
+    masks = np.zeros((width, d), bool)  # padding rows are observational; dropped below
+    arrays = np.zeros((width, d), np.float32)
+    rows = np.flatnonzero(idx >= 0)
+    masks[rows, idx[rows]] = True
+    arrays[rows, idx[rows]] = vals[rows]
+    target = np.asarray(tuple(scm["variables"]).index(scm["target"]), np.int32)
+    if any(m["type"] == "named" for m in scm["mechanisms"].values()):
+        mean, sd = _traced_moments(scm)(masks, arrays, target, key, n)
+    else:
+        mean, sd = _dense_moments(_dense_form(scm), masks, arrays, target, key, n)
+    return (np.asarray(mean, np.float64)[:n_int], np.asarray(sd, np.float64)[:n_int])
 
 
 def default_intervention_ranges(scm: Mapping[str, Any]) -> dict[str, tuple[float, float]]:

@@ -305,7 +305,8 @@ class _Online:
 
     def update(self, state: AcquisitionState) -> tuple[hk.Params, dict[str, float]]:
         width = -(-len(state.buffer.variables) // 8) * 8  # one compilation per 8 variables
-        tables = model_tables(state, max_sets=self.system.online.max_sets)
+        tables = model_tables(state, n_bins=self.system.policy_config.n_value_bins,
+                              max_sets=self.system.online.max_sets)
         one = np.zeros(1, np.int32)
         problems = aq.GRPOProblems(aq.stack_inputs([aq.encode_state(state)], width),
                                    aq.stack_tables([tables], width), one, one,

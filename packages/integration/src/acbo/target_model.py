@@ -10,8 +10,8 @@ interventional rows both inform it. The do-effect of ``do(X_v = x)`` under S is 
 
 with m_j the observational mean of X_j (the approximation the expert's causal GP prior makes
 too), and the model's prediction is the posterior-weighted mixture over sets. It is linear in x,
-so it fits GRPO's simulator tables exactly: row ``v`` of the tables predicts the target under
-``do(X_v = x)`` and GRPO's rollouts score sampled interventions by it.
+so it is tabulated on the policy's value grid as GRPO's simulator tables (``grid_mean``) and
+GRPO's rollouts score sampled interventions by it.
 
 Glossary of shape letters: N rows, d variables, k members of a set, S sets.
 """
@@ -73,18 +73,25 @@ def do_effect_table(values: np.ndarray, obs_mean: np.ndarray, target: int,
     return offset, slope
 
 
-def model_tables(state: AcquisitionState, *, max_sets: int = 16) -> aq.SimulatorTables:
-    """GRPO simulator tables whose target column is the system's model of the target.
+def model_tables(state: AcquisitionState, *, n_bins: int, max_sets: int = 16
+                 ) -> aq.SimulatorTables:
+    """GRPO simulator tables whose target law is the system's model of the target.
 
-    Only the target's column is modelled (GRPO's rewards read nothing else); the model is
-    noiseless, so a rollout's reward is the model's expected improvement.
+    ``grid_mean[v, k]`` is the model's do-effect at bin ``k`` of ``v``'s range; the model is
+    noiseless (``grid_sd = 0``), so a rollout's reward is the model's expected improvement.
+    It models the target only, so the tables have no rows (no posterior-entropy reward).
 
     Args:
       state: the decision state (its buffer and the system's posterior).
+      n_bins: K, the policy's number of value bins.
       max_sets: the most probable sets the mixture keeps.
+
+    Raises:
+      ConfigError: ``n_bins`` is not an int >= 2.
     """
     buffer = state.buffer
     names = buffer.variables
+    grid = aq.value_grid(state, n_bins)  # [d, K]
     values = np.asarray(buffer.to_arrays().values, np.float64)  # [N, d]
     obs = buffer.observational()
     obs_values = np.asarray(obs.to_arrays().values, np.float64) if len(obs) else values
@@ -92,12 +99,15 @@ def model_tables(state: AcquisitionState, *, max_sets: int = 16) -> aq.Simulator
     top = state.posterior.top_k(max_sets)
     sets = [sorted(names.index(v) for v in s) for s, _ in top]
     probs = np.asarray([p for _, p in top])
-    offset_v, slope_v = do_effect_table(values, obs_values.mean(axis=0), t, sets, probs)
+    offset, slope = do_effect_table(values, obs_values.mean(axis=0), t, sets, probs)
     d = len(names)
-    offset, slope = np.zeros((d, d), np.float32), np.zeros((d, d), np.float32)
-    offset[:, t], slope[:, t] = offset_v, slope_v
+    intervenable = np.asarray([v in state.intervention_ranges for v in names])
+    grid_mean = np.where(intervenable[:, None], offset[:, None] + slope[:, None] * grid, 0.0)
     scale = float(obs_values[:, t].std()) or 1.0
-    return aq.SimulatorTables(offset, slope, np.zeros((d, d, d), np.float32),
-                              np.asarray(t, np.int32), np.asarray(state.best_value, np.float32),
-                              np.asarray(scale, np.float32),
-                              np.asarray(1.0 if state.minimize else -1.0, np.float32))
+    f32 = np.float32
+    return aq.SimulatorTables(
+        grid_mean=grid_mean.astype(f32), grid_sd=np.zeros_like(grid_mean, f32),
+        offset=np.zeros((d, d), f32), slope=np.zeros((d, d), f32),
+        noise=np.zeros((d, d, d), f32), has_rows=np.asarray(False),
+        target=np.asarray(t, np.int32), best=np.asarray(state.best_value, f32),
+        scale=np.asarray(scale, f32), sign=np.asarray(1.0 if state.minimize else -1.0, f32))

@@ -4,7 +4,8 @@
 each state either the expert's or the trained surrogate's (what the policy will see once
 deployed). Behavioural cloning and GRPO run through :func:`acbo_training.run_training`, so
 both phases checkpoint and resume; GRPO starts from the cloned policy (warm start) and,
-when asked, also from scratch (cold start) for comparison.
+when asked, also from scratch (cold start) for comparison. GRPO simulates every example's SCM,
+linear or not (nonlinear ones through Monte-Carlo reward tables drawn from the pipeline's key).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import numpy as np
 import pyrsistent as pyr
 
 import acbo_acquisition as aq
-from acbo_core import AcquisitionState, ParentSetPosterior, is_linear_scm
-from acbo_core.errors import ShapeMismatchError
+from acbo_core import AcquisitionState, ParentSetPosterior
+from acbo_core.errors import ConfigError, ShapeMismatchError
 from acbo_training.config import config_to_dict
 from acbo_training.loop import run_training
 from acbo_training.runlog import RunLogger
@@ -221,6 +222,7 @@ def train_acquisition_with_expert_warmstart(
 
     Raises:
       ShapeMismatchError: no examples.
+      ConfigError: nothing to train (no cloning to start from and no GRPO epochs).
     """
     if not training_examples:
         raise ShapeMismatchError("acquisition training needs at least one example")
@@ -233,20 +235,17 @@ def train_acquisition_with_expert_warmstart(
     root = pathlib.Path(checkpoint_dir) if checkpoint_dir is not None else None
     val_examples = list(validation_examples or training_examples)
     n_vars = max(len(e.state.buffer.variables) for e in [*training_examples, *val_examples])
-    k_bc, k_warm, k_cold = jax.random.split(key, 3)
+    k_bc, k_warm, k_cold, k_tables = jax.random.split(key, 4)
     bins = cfg.policy.n_value_bins
 
     def bc_data(examples: Sequence[AcquisitionTrainingExample]) -> aq.BCData:
         return aq.make_bc_data([e.state for e in examples], [e.expert_action for e in examples],
                                n_bins=bins, n_vars=n_vars)
 
-    def problems(examples: Sequence[AcquisitionTrainingExample]) -> aq.GRPOProblems | None:
-        linear = [e for e in examples if is_linear_scm(e.scm)]
-        if not linear:
-            return None
-        return aq.make_grpo_problems([e.state for e in linear], [e.scm for e in linear],
-                                     n_bins=bins, expert_actions=[e.expert_action for e in linear],
-                                     n_vars=n_vars)
+    def problems(examples: Sequence[AcquisitionTrainingExample]) -> aq.GRPOProblems:
+        return aq.make_grpo_problems(
+            [e.state for e in examples], [e.scm for e in examples], n_bins=bins,
+            expert_actions=[e.expert_action for e in examples], n_vars=n_vars, key=k_tables)
 
     bc_history: list[dict[str, float]] = []
     start = None
@@ -275,7 +274,7 @@ def train_acquisition_with_expert_warmstart(
     grpo_history: list[dict[str, float]] = []
     curve: list[tuple[int, float]] = []
     cold: list[tuple[int, float]] | None = None
-    if train_problems is not None and cfg.max_grpo_epochs > 0:
+    if cfg.max_grpo_epochs > 0:
         n_problems = int(train_problems.expert_variable.shape[0])
         n_updates = (cfg.max_grpo_epochs * -(-n_problems // cfg.grpo.batch_size)
                      if n_grpo_updates is None else n_grpo_updates)
@@ -288,8 +287,8 @@ def train_acquisition_with_expert_warmstart(
                                eval_every, root / "grpo_cold" if root else None,
                                checkpoint_frequency, logger, "GRPO (cold start)")
     elif start is None:
-        raise ShapeMismatchError("nothing to train: cloning is off and no example has a linear "
-                                 "SCM for GRPO")
+        raise ConfigError("nothing to train: cloning is off (or does not warm-start GRPO) and "
+                          "max_grpo_epochs is 0")
     if params is None:
         params = start
     assert params is not None  # cloning or GRPO ran (checked above)
@@ -298,8 +297,7 @@ def train_acquisition_with_expert_warmstart(
     if start is not None:
         metrics["bc_agreement_before_grpo"] = aq.evaluate_bc(
             start, bc_data(val_examples), policy_config=cfg.policy)["agreement"]
-    if val_problems is not None:
-        metrics["normalised_reward"] = _normalised_reward(params, val_problems, cfg.policy)
+    metrics["normalised_reward"] = _normalised_reward(params, val_problems, cfg.policy)
     if curve:
         warm_n = updates_to_reach(curve, convergence_level)
         metrics["warm_updates_to_level"] = float("nan") if warm_n is None else float(warm_n)
