@@ -309,6 +309,39 @@ def test_optimize_without_a_system(tmp_path, capsys):
     _one_error_line(capsys, "not a saved ACBO system")
 
 
+def test_optimize_uses_the_pretrained_system_without_system(tiny_run, tmp_path, monkeypatch,
+                                                            capsys):
+    run, _ = tiny_run
+    asked = []
+
+    def shipped(name="generalist"):
+        asked.append(name)
+        return run / "system"
+
+    monkeypatch.setattr(acbo.persistence, "pretrained_path", shipped)
+    path = tmp_path / "scm.json"
+    path.write_text(ac.scm_to_json(ac.erdos_renyi_scm(4, key=jax.random.key(0))))
+    assert main(["optimize", "--scm", str(path), "--steps", "2"]) == 0
+    assert asked == ["generalist"]
+
+
+def test_optimize_without_a_pretrained_system_installed(tmp_path, monkeypatch, capsys):
+    import importlib.resources
+
+    installed = pathlib.Path(str(importlib.resources.files("acbo")))
+    (tmp_path / "acbo").mkdir()  # an installation of acbo without its pretrained/ folder
+    (tmp_path / "acbo" / "configs").symlink_to(installed / "configs")
+    monkeypatch.setattr(importlib.resources, "files", lambda package: tmp_path / package)
+    path = tmp_path / "scm.json"
+    path.write_text(ac.scm_to_json(ac.erdos_renyi_scm(4, key=jax.random.key(0))))
+    assert main(["optimize", "--scm", str(path), "--steps", "2"]) == EXIT_INPUT
+    _one_error_line(capsys, "no pretrained system 'generalist'")
+    from acbo_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown pretrained system"):
+        acbo.persistence.pretrained_path("nope")
+
+
 def test_optimize_a_system_of_another_format(tiny_run, tmp_path, capsys):
     import shutil
 
