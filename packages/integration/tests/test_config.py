@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import pytest
 
 from acbo import ACBOConfig, EvaluationConfig, default_config_text, load_config
@@ -51,3 +52,19 @@ def test_missing_and_malformed_files(tmp_path):
 def test_evaluation_config_checks():
     with pytest.raises(ConfigError):
         EvaluationConfig(transfer_factor=0)
+
+
+def test_held_out_scms_from_a_distribution_too_small_to_hold_any_out_is_an_error():
+    from acbo.job import test_scms as held_out_scms
+    from acbo_training import graph_id
+
+    cfg = load_config(None, ["demonstrations.distribution.n_vars=[2, 2]",
+                             "evaluation.n_test_scms=2"])
+    seen = {graph_id(cfg.demonstrations.distribution.sample(jax.random.key(i)))
+            for i in range(64)}
+    with pytest.raises(ConfigError, match="n_test_scms"):
+        held_out_scms(cfg, seen)
+    # With nothing excluded the same distribution gives what is asked, the same each time.
+    first = held_out_scms(cfg, set())
+    assert len(first) == 2
+    assert [graph_id(s) for s in first] == [graph_id(s) for s in held_out_scms(cfg, set())]

@@ -261,18 +261,32 @@ def train_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger: R
     return system
 
 
+TEST_SCM_DRAWS_PER_SCM = 200
+"""Draws per wanted test SCM before a distribution is declared too small to hold any out."""
+
+
 def test_scms(config: ACBOConfig, exclude: set[str]) -> list[Any]:
-    """Held-out SCMs from the training distribution, drawn from their own key stream."""
+    """Held-out SCMs from the training distribution, drawn from their own key stream.
+
+    Raises:
+      ConfigError: the distribution keeps drawing graphs the training used (too few distinct
+        graphs, e.g. ``n_vars = [2, 2]``), so no held-out SCM can be found.
+    """
     dist = config.demonstrations.distribution
     key = jax.random.key(config.training.random_seed + 7919)
+    wanted = config.evaluation.n_test_scms
     out: list[Any] = []
-    i = 0
-    while len(out) < config.evaluation.n_test_scms:
+    for i in range(TEST_SCM_DRAWS_PER_SCM * wanted):
         scm = dist.sample(jax.random.fold_in(key, i))
-        i += 1
         if graph_id(scm) not in exclude:
             out.append(scm)
-    return out
+            if len(out) == wanted:
+                return out
+    raise ConfigError(
+        f"found {len(out)} of evaluation.n_test_scms = {wanted} held-out SCMs in "
+        f"{TEST_SCM_DRAWS_PER_SCM * wanted} draws: the distribution (n_vars = "
+        f"{list(dist.n_vars)}) has too few graphs the training did not use; widen n_vars or "
+        "lower evaluation.n_test_scms")
 
 
 def transfer_test(system: TrainedACBOSystem, config: ACBOConfig, logger: RunLogger
