@@ -275,8 +275,9 @@ def test_scms(config: ACBOConfig, exclude: set[str]) -> list[Any]:
     dist = config.demonstrations.distribution
     key = jax.random.key(config.training.random_seed + 7919)
     wanted = config.evaluation.n_test_scms
+    draws = TEST_SCM_DRAWS_PER_SCM * wanted
     out: list[Any] = []
-    for i in range(TEST_SCM_DRAWS_PER_SCM * wanted):
+    for i in range(draws):
         scm = dist.sample(jax.random.fold_in(key, i))
         if graph_id(scm) not in exclude:
             out.append(scm)
@@ -284,7 +285,7 @@ def test_scms(config: ACBOConfig, exclude: set[str]) -> list[Any]:
                 return out
     raise ConfigError(
         f"found {len(out)} of evaluation.n_test_scms = {wanted} held-out SCMs in "
-        f"{TEST_SCM_DRAWS_PER_SCM * wanted} draws: the distribution (n_vars = "
+        f"{draws} draws: the distribution (n_vars = "
         f"{list(dist.n_vars)}) has too few graphs the training did not use; widen n_vars or "
         "lower evaluation.n_test_scms")
 
