@@ -28,7 +28,7 @@ Protocol (everything seeded; training and held-out SCMs come from disjoint seeds
    its posterior update) over the policy's median time to choose (state encoding and network),
    both timed in the held-out loop, one SCM after the other, so under the same load.
 
-    python tools/bench_acquisition.py [--quick] [--json PATH]
+    python tools/bench_acquisition.py [--quick | --smoke] [--json PATH]
 """
 
 from __future__ import annotations
@@ -64,6 +64,9 @@ FULL = {
 QUICK = dict(FULL, n_train=30, n_test=10, d_range=[5, 7], T=5,
              policy={"hidden_dim": 32, "n_layers": 2, "n_heads": 2, "n_value_bins": 21},
              grpo_updates=80, grpo_batch_size=8)
+SMOKE = dict(QUICK, n_train=3, n_test=2, d_range=[3, 4], T=2, imitation_epochs=1,
+             policy={"hidden_dim": 8, "n_layers": 1, "n_heads": 1, "n_value_bins": 5},
+             grpo_updates=2, eval_every=1, grpo_group_size=4, grpo_batch_size=2)
 
 
 def log(msg: str) -> None:
@@ -177,14 +180,13 @@ def updates_to_reach(curve: list[tuple[int, float]], level: float) -> tuple[int,
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run of about two minutes")
-    parser.add_argument("--json", metavar="PATH", help="write machine, config and metrics here")
+    benchlib.add_arguments(parser)
     parser.add_argument("--reward-level", type=float, default=None,
                         help="normalised expected reward GRPO must reach (default 0.8)")
     parser.add_argument("--n-train", type=int, default=None,
-                        help="training SCMs (default 1000; 30 with --quick)")
+                        help="training SCMs (default 1000; 30 with --quick, 3 with --smoke)")
     args = parser.parse_args(argv)
-    config = dict(QUICK if args.quick else FULL)
+    config = dict(benchlib.pick(args, FULL, QUICK, SMOKE), size=benchlib.size(args))
     if args.reward_level is not None:
         config["reward_level"] = args.reward_level
     if args.n_train is not None:

@@ -8,7 +8,7 @@ Metrics:
   append_us_at_<n>             microseconds per add_interventions on a buffer of n blocks
   append_growth_ratio          append time at the largest size / at the smallest (flat = ~1)
 
-    python tools/bench_core.py [--quick] [--json PATH]
+    python tools/bench_core.py [--quick | --smoke] [--json PATH]
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ import jax
 import numpy as np
 
 import acbo_core as ac
-from benchlib import best_time, parse_args, report
+from benchlib import best_time, parse_args, pick, report, size
 
 
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
-    n_samples = 20_000 if args.quick else 100_000
-    sizes = (10, 100, 1_000, 5_000) if args.quick else (10, 100, 1_000, 10_000, 50_000)
+    n_samples = pick(args, 100_000, 20_000, 1_000)
+    sizes = pick(args, (10, 100, 1_000, 10_000, 50_000), (10, 100, 1_000, 5_000), (10, 50))
+    repeats = pick(args, 3, 3, 1)
     metrics: dict[str, float] = {}
 
     key = jax.random.key(0)
@@ -40,7 +41,7 @@ def main() -> None:
         ("interventional_samples_per_s_er100",
          lambda: ac.sample_interventional(linear, do, n_samples, key=key)),
     ]:
-        seconds = best_time(lambda fn=fn: fn().block_until_ready(), repeats=3)
+        seconds = best_time(lambda fn=fn: fn().block_until_ready(), repeats=repeats)
         metrics[name] = n_samples / seconds
 
     # Append cost as the buffer grows: grow to each size, then time a batch of appends there.
@@ -48,20 +49,20 @@ def main() -> None:
     buffer = ac.create_buffer(linear["variables"])
     per_append = {}
     n_blocks = 0
-    for size in sizes:
-        for _ in range(size - n_blocks):
+    for n in sizes:
+        for _ in range(n - n_blocks):
             buffer = buffer.add_interventions(do, rows)
-        n_blocks = size
-        reps = 200
+        n_blocks = n
+        reps = pick(args, 200, 200, 5)
         start = time.perf_counter()
         for _ in range(reps):
             buffer.add_interventions(do, rows)  # appends to the same buffer: size stays fixed
-        per_append[size] = (time.perf_counter() - start) / reps
-        metrics[f"append_us_at_{size}"] = per_append[size] * 1e6
+        per_append[n] = (time.perf_counter() - start) / reps
+        metrics[f"append_us_at_{n}"] = per_append[n] * 1e6
     metrics["append_growth_ratio"] = per_append[sizes[-1]] / per_append[sizes[0]]
 
     report("acbo-core benchmark", {"n_samples": n_samples, "d": 100, "buffer_sizes": sizes,
-                                   "rows_per_append": 2, "quick": args.quick},
+                                   "rows_per_append": 2, "size": size(args)},
            metrics, args.json)
 
 

@@ -17,7 +17,7 @@
   slowest of the three as *_max, the process CPU time as *_cpu]; median step after
   compilation [seconds_per_step_d20].
 
-Usage: python tools/bench_expert.py [--quick] [--json PATH]
+Usage: python tools/bench_expert.py [--quick | --smoke] [--json PATH]
 """
 
 from __future__ import annotations
@@ -52,20 +52,23 @@ def timed_fresh_run(T: int, prior: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def toy_truth(ac, jax, np, scm):
-    """Optimum of E[Y | do(X = x)] and E[Y | do(Z = z)] over the ranges: grid + Monte Carlo."""
+def toy_truth(ac, jax, np, scm, *, scale: float = 1.0):
+    """Optimum of E[Y | do(X = x)] and E[Y | do(Z = z)] over the ranges: grid + Monte Carlo
+    (``scale`` < 1 shrinks grids and sample sizes, for the smoke run)."""
     def mean(var, value, n, seed):
         do = ac.create_perfect_intervention(var, float(value))
-        return ac.target_interventional_mean(scm, do, key=jax.random.key(seed), n_samples=n)
+        return ac.target_interventional_mean(scm, do, key=jax.random.key(seed),
+                                             n_samples=max(1000, int(scale * n)))
 
     best = np.inf
     for var, points in (("X", 201), ("Z", 1001)):
         lo, hi = scm["intervention_ranges"][var]
-        grid = np.linspace(lo, hi, points)
+        grid = np.linspace(lo, hi, max(5, int(scale * points)))
         coarse = np.asarray([mean(var, v, 20_000, i) for i, v in enumerate(grid)])
         step = grid[1] - grid[0]
         for centre in grid[np.argsort(coarse)[:3]]:  # refine around the three best
-            fine = np.clip(np.linspace(centre - step, centre + step, 21), lo, hi)
+            fine = np.clip(np.linspace(centre - step, centre + step, max(3, int(scale * 21))),
+                           lo, hi)
             best = min(best, min(mean(var, v, 400_000, 10_000 + i) for i, v in enumerate(fine)))
     return best, lambda var, value: mean(var, value, 1_000_000, 99)
 
@@ -78,16 +81,20 @@ def main() -> None:
     import acbo_core as ac
     from acbo_expert import ParentScaleConfig, run_oracle, run_parent_scale, run_random
 
-    quick = args.quick
-    T = 10 if quick else 30
-    toy_seeds = 2 if quick else 10
-    er_seeds = 2 if quick else 5
+    def pick(full, quick, smoke):  # the value for this run's size
+        return benchlib.pick(args, full, quick, smoke)
+
+    T = pick(30, 10, 2)
+    toy_seeds = pick(10, 2, 1)
+    er_seeds = pick(5, 2, 1)
+    dims = pick((10, 20), (10, 20), (20,))
+    run_T = pick(30, 30, 2)  # steps of the timed fresh runs
     metrics: dict[str, float] = {}
     t_start = time.perf_counter()
 
     # --- CBO toy graph -------------------------------------------------------------------
     scm = ac.toy_graph_scm()
-    optimum, true_mean = toy_truth(ac, jax, np, scm)
+    optimum, true_mean = toy_truth(ac, jax, np, scm, scale=pick(1.0, 1.0, 0.02))
     toy_config = ParentScaleConfig(T=T, features="rff")
     regrets, toy_map = [], []
     for seed in range(toy_seeds):
@@ -108,7 +115,7 @@ def main() -> None:
     dr_config = dataclasses.replace(er_config, prior="doubly_robust")
     map_ok, median_ok, map_ok_dr = [], [], []
     step_times = []
-    for d in (10, 20):
+    for d in dims:
         gaps: dict[str, list[float]] = {"parent_scale": [], "random": [], "oracle": []}
         for seed in range(er_seeds):
             scm = ac.erdos_renyi_scm(d, key=jax.random.key(1000 * d + seed))
@@ -155,10 +162,10 @@ def main() -> None:
 
     # --- speed in fresh processes --------------------------------------------------------
     # The median of three fresh processes each, as the cores are shared with other jobs.
-    repeats = 1 if quick else 3
+    repeats = pick(3, 1, 1)
     for name, prior in (("seconds_per_run_d20", "uniform"),
                         ("seconds_per_run_d20_dr", "doubly_robust")):
-        runs = [timed_fresh_run(30, prior) for _ in range(repeats)]
+        runs = [timed_fresh_run(run_T, prior) for _ in range(repeats)]
         seconds = sorted(r["seconds"] for r in runs)
         metrics[name] = float(np.median(seconds))
         metrics[name + "_max"] = float(seconds[-1])
@@ -167,7 +174,8 @@ def main() -> None:
             metrics["seconds_setup_d20_dr"] = float(np.median([r["setup"] for r in runs]))
     metrics["bench_seconds"] = time.perf_counter() - t_start
 
-    config = {"quick": quick, "T": T, "toy_seeds": toy_seeds, "er_seeds": er_seeds,
+    config = {"size": benchlib.size(args), "T": T, "timed_run_T": run_T, "er_dims": dims,
+              "toy_seeds": toy_seeds, "er_seeds": er_seeds,
               "n_obs": er_config.n_obs, "n_int": er_config.n_int,
               "toy_features": "rff", "er_prior": "uniform", "noiseless": er_config.noiseless,
               "expert_config": {k: v for k, v in dataclasses.asdict(er_config).items()

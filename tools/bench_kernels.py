@@ -10,7 +10,8 @@ Configurations: d30 (B=8, N=1000, d=30, k_max=3; 4,090 sets per target) and d100
 d=100, k_max=3; 161,800 sets; the naive version is not run there).
 
     python tools/bench_kernels.py                 # the full run (README numbers)
-    python tools/bench_kernels.py --quick         # smoke run, well under two minutes
+    python tools/bench_kernels.py --quick         # short run, well under two minutes
+    python tools/bench_kernels.py --smoke         # the smallest sizes (what the tests run)
     python tools/bench_kernels.py --json out.json # also write {"machine", "config", "metrics"}
 """
 
@@ -148,23 +149,24 @@ def run_config(name, B, N, d, k_max, *, naive, repeats, budget_s, n_check) -> di
 def main(argv: list[str] | None = None) -> int:
     mach = machine()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short smoke run (< ~2 min)")
-    parser.add_argument("--json", metavar="PATH", help="write machine, config and metrics here")
+    benchlib.add_arguments(parser)
     args = parser.parse_args(argv)
 
-    repeats, budget, n_check = (5, 3.0, 20) if args.quick else (30, 20.0, 100)
+    repeats, budget, n_check = benchlib.pick(args, (30, 20.0, 100), (5, 3.0, 20), (1, 1.0, 5))
+    full_sizes = ((8, 1000), (1, 500))  # (B, N) of d30 and d100; the smoke run keeps d
+    (b30, n30), (b100, n100) = benchlib.pick(args, full_sizes, full_sizes, ((2, 100), (1, 50)))
     cfg = {
-        "quick": args.quick,
+        "size": benchlib.size(args),
         "repeats": repeats,
         "time_budget_s": budget,
         "checked_sets": n_check,
         "prior": "GaussianPrior(sigma_y=1, sigma_theta=1)",
         "timing": "median wall time of the jitted call, after a warm-up call",
     }
-    d30 = run_config("d30", 8, 1000, 30, 3, naive=True, repeats=repeats, budget_s=budget,
+    d30 = run_config("d30", b30, n30, 30, 3, naive=True, repeats=repeats, budget_s=budget,
                      n_check=n_check)
-    d100 = run_config("d100", 1, 500, 100, 3, naive=False, repeats=repeats, budget_s=budget,
-                      n_check=n_check)
+    d100 = run_config("d100", b100, n100, 100, 3, naive=False, repeats=repeats,
+                      budget_s=budget, n_check=n_check)
     metrics = {
         "speedup_vs_reference_d30": d30["reference_s"] / d30["kernel_s"],
         "speedup_vs_naive_d30": d30["naive_s"] / d30["kernel_s"],

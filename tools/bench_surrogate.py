@@ -23,7 +23,8 @@ interventions, one sample each, values uniform in the variable's range), d = 10,
                                 (predict_posteriors: one vmapped forward pass per batch)
 
     python tools/bench_surrogate.py                    # full run: README numbers (<= 30 min)
-    python tools/bench_surrogate.py --quick            # smoke run (about two minutes)
+    python tools/bench_surrogate.py --quick            # short run (about two minutes)
+    python tools/bench_surrogate.py --smoke            # the smallest sizes (what the tests run)
     python tools/bench_surrogate.py --json out.json    # also write machine, config, metrics
     python tools/bench_surrogate.py --save-checkpoint ckpt/   # keep the trained model
     python tools/bench_surrogate.py --load-checkpoint ckpt/   # evaluate a saved model only
@@ -48,7 +49,7 @@ import numpy as np  # noqa: E402
 
 import acbo_core as ac  # noqa: E402
 import acbo_surrogate as sur  # noqa: E402
-from benchlib import report  # noqa: E402
+import benchlib  # noqa: E402
 
 EVAL_SEED = 1_000_000
 BATCH = 16  # data sets per batched forward pass (the batched_* metrics)
@@ -67,11 +68,16 @@ QUICK_BUDGET_S = 60
 QUICK_GEN = sur.GeneratorConfig(batch_size=8, mechanism_probs=(1.0, 0.0))
 QUICK_EVAL = {"dims": (10, 20, 40, 50), "per_graph": 6}
 
+SMOKE_MODEL = dataclasses.replace(QUICK_MODEL, var_dim=16, var_layers=1, pair_dim=8)
+SMOKE_TRAIN = dataclasses.replace(QUICK_TRAIN, warmup_steps=1, total_steps=3)
+SMOKE_BUDGET_S = 60
+SMOKE_GEN = dataclasses.replace(QUICK_GEN, batch_size=2, d_range=(3, 6), n_buckets=(64,))
+SMOKE_EVAL = {"dims": (10,), "per_graph": 1}
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run (about two minutes)")
-    parser.add_argument("--json", metavar="PATH", help="write machine, config and metrics here")
+    benchlib.add_arguments(parser)
     parser.add_argument("--save-checkpoint", metavar="DIR", help="save the trained model")
     parser.add_argument("--load-checkpoint", metavar="DIR", help="skip training; evaluate this")
     parser.add_argument("--train-seconds", type=float, help="override the training budget")
@@ -195,21 +201,23 @@ def _ratio(num: float, den: float) -> float:
 
 def main() -> None:
     args = parse_args()
-    quick = args.quick
-    model_cfg = QUICK_MODEL if quick else FULL_MODEL
-    train_cfg = QUICK_TRAIN if quick else FULL_TRAIN
+    def pick(full, quick, smoke):  # the value for this run's size
+        return benchlib.pick(args, full, quick, smoke)
+
+    model_cfg = pick(FULL_MODEL, QUICK_MODEL, SMOKE_MODEL)
+    train_cfg = pick(FULL_TRAIN, QUICK_TRAIN, SMOKE_TRAIN)
     if args.train_steps:
         train_cfg = dataclasses.replace(train_cfg, total_steps=args.train_steps)
     config = sur.SurrogateConfig(model_cfg, train_cfg)
-    budget = args.train_seconds or (QUICK_BUDGET_S if quick else FULL_BUDGET_S)
-    eval_cfg = dict(QUICK_EVAL if quick else FULL_EVAL)
+    budget = args.train_seconds or pick(FULL_BUDGET_S, QUICK_BUDGET_S, SMOKE_BUDGET_S)
+    eval_cfg = dict(pick(FULL_EVAL, QUICK_EVAL, SMOKE_EVAL))
     if args.eval_per_graph:
         eval_cfg["per_graph"] = args.eval_per_graph
     if args.load_checkpoint:
         params, config, meta = sur.load_surrogate(args.load_checkpoint)
         train_info = dict(meta.get("train", {}), loaded_from=args.load_checkpoint)
     else:
-        gen = QUICK_GEN if quick else FULL_GEN
+        gen = pick(FULL_GEN, QUICK_GEN, SMOKE_GEN)
         params, train_info = train(config, budget, dataclasses.replace(
             gen, k_max=config.model.k_max))
         if args.save_checkpoint:
@@ -217,7 +225,7 @@ def main() -> None:
                                metadata={"train": train_info})
     metrics, _ = evaluate(params, config.model, eval_cfg["dims"], eval_cfg["per_graph"])
     run_config = {
-        "quick": quick, "train_budget_s": budget, "train": train_info,
+        "size": benchlib.size(args), "train_budget_s": budget, "train": train_info,
         "surrogate": config.to_json(), "eval": {**eval_cfg, "n_obs": 200, "n_int": 20,
                                                 "graphs": ["erdos_renyi", "scale_free"],
                                                 "mechanism": "linear", "expected_degree": 2.0,
@@ -225,7 +233,7 @@ def main() -> None:
         "expert": "acbo_expert.parent_set_posterior(k_max=3, prior='uniform', linear)",
         "threads": {v: os.environ.get(v) for v in ("OMP_NUM_THREADS",)},
     }
-    report("acbo-surrogate benchmark", run_config, metrics, args.json)
+    benchlib.report("acbo-surrogate benchmark", run_config, metrics, args.json)
 
 
 if __name__ == "__main__":

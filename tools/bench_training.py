@@ -9,7 +9,7 @@
 - Acquisition: cloning of the expert's choices, then GRPO warm- and cold-started, evaluated on
   held-out graphs [acq_bc_agreement, acq_normalised_reward, acq_warm_over_cold_updates].
 
-    python tools/bench_training.py [--quick] [--json PATH]
+    python tools/bench_training.py [--quick | --smoke] [--json PATH]
 """
 
 from __future__ import annotations
@@ -38,15 +38,15 @@ from acbo_training import (  # noqa: E402
     train_acquisition_with_expert_warmstart,
     train_surrogate_with_expert_data,
 )
-from benchlib import parse_args, report  # noqa: E402
+from benchlib import parse_args, pick, report, size  # noqa: E402
 
 
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
-    n_demos, T = (4, 5) if args.quick else (20, 10)
-    pretrain_steps = 20 if args.quick else 300
+    n_demos, T, d = pick(args, (20, 10, 10), (4, 5, 10), (2, 2, 5))
+    pretrain_steps = pick(args, 300, 20, 2)
     expert = ParentScaleConfig(T=T)
-    dist = SCMDistribution(graph="erdos_renyi", n_vars=(10, 10))
+    dist = SCMDistribution(graph="erdos_renyi", n_vars=(d, d))
     logger = RunLogger(level="INFO")
     metrics: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -55,13 +55,13 @@ def main() -> None:
                                 output_dir=pathlib.Path(tmp) / "demos", config=expert,
                                 shard_size=1, logger=logger)
         minutes = (time.perf_counter() - start) / 60
-        metrics["demos_per_minute_d10"] = n_demos / minutes
+        metrics[f"demos_per_minute_d{d}"] = n_demos / minutes
         runs = load_demonstrations(pathlib.Path(tmp) / "demos")
     train, val = extract_expert_demonstrations([r for r, _ in runs], [s for _, s in runs],
                                                validation_split=0.25, key=jax.random.key(1))
     sur_cfg = SurrogateConfig(model_hidden_dim=32, model_n_layers=2, batch_size=16,
-                              max_epochs=3 if args.quick else 20,
-                              validation_frequency=1 if args.quick else 5,
+                              max_epochs=pick(args, 20, 3, 1),
+                              validation_frequency=pick(args, 5, 1, 1),
                               early_stopping_patience=4)
     # Pre-train on synthetic SCMs (ground truth only), then clone the expert's posteriors.
     state = sur.init(jax.random.key(5), sur_cfg.model_config())
@@ -81,8 +81,8 @@ def main() -> None:
     acq_cfg = aq.AcquisitionConfig(
         policy=aq.PolicyConfig(hidden_dim=32, n_layers=2, n_heads=4),
         grpo=aq.GRPOConfig(group_size=16, batch_size=8),
-        imitation=aq.ImitationConfig(imitation_epochs=5 if args.quick else 30),
-        max_grpo_epochs=2 if args.quick else 10)
+        imitation=aq.ImitationConfig(imitation_epochs=pick(args, 30, 5, 1)),
+        max_grpo_epochs=pick(args, 10, 2, 1))
     acq = train_acquisition_with_expert_warmstart(
         extract_acquisition_training_data(train), acq_cfg, key=jax.random.key(2),
         validation_examples=extract_acquisition_training_data(val), compare_cold_start=True,
@@ -91,10 +91,10 @@ def main() -> None:
     metrics["acq_normalised_reward"] = acq.validation_metrics.get("normalised_reward", float("nan"))
     metrics["acq_warm_over_cold_updates"] = acq.validation_metrics.get("warm_over_cold_updates",
                                                                        float("nan"))
-    report("acbo-training", {"n_demos": n_demos, "T": T, "d": 10, "executor": "local",
+    report("acbo-training", {"n_demos": n_demos, "T": T, "d": d, "executor": "local",
                              "surrogate_pretrain_steps": pretrain_steps,
                              "train_graphs": len(train), "val_graphs": len(val),
-                             "quick": args.quick}, metrics, args.json)
+                             "size": size(args)}, metrics, args.json)
 
 
 if __name__ == "__main__":

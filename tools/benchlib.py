@@ -1,7 +1,9 @@
 """Shared plumbing of the tools/bench_*.py scripts: arguments, machine label, table, JSON.
 
-Every benchmark takes ``--quick`` (a smoke run of at most about two minutes) and ``--json PATH``
-(writes ``{"machine": ..., "config": ..., "metrics": {...}}``) and prints a readable table.
+Every benchmark takes ``--quick`` (a short run of at most about two minutes), ``--smoke`` (the
+smallest sizes, seconds: what the tests run so that no benchmark can rot unnoticed) and
+``--json PATH`` (writes ``{"machine": ..., "config": ..., "metrics": {...}}``), and prints a
+readable table.
 """
 
 from __future__ import annotations
@@ -15,10 +17,30 @@ from typing import Any
 BENCH_KIND = "acbo.benchmark"
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments every benchmark takes: its size (full by default, ``--quick`` or
+    ``--smoke``) and ``--json PATH``."""
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="short run (about two minutes)")
+    size.add_argument("--smoke", action="store_true",
+                      help="the smallest sizes (seconds): checks that the script runs end to "
+                           "end, as the tests do; its numbers measure nothing")
+    parser.add_argument("--json", metavar="PATH", help="write machine, config and metrics here")
+
+
+def size(args: argparse.Namespace) -> str:
+    """``"smoke"``, ``"quick"`` or ``"full"``."""
+    return "smoke" if args.smoke else "quick" if args.quick else "full"
+
+
+def pick(args: argparse.Namespace, full: Any, quick: Any, smoke: Any) -> Any:
+    """The value for the run's size."""
+    return {"full": full, "quick": quick, "smoke": smoke}[size(args)]
+
+
 def parse_args(description: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--quick", action="store_true", help="smoke run (about two minutes)")
-    parser.add_argument("--json", metavar="PATH", help="write machine, config and metrics here")
+    add_arguments(parser)
     return parser.parse_args()
 
 

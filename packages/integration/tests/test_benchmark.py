@@ -93,7 +93,13 @@ def test_quick_benchmark_end_to_end_resumes_and_refuses_foreign_directories(tmp_
             for row in variant["methods"].values():
                 assert {"gap_t0", "gap_t1", "gap_t3", "seconds_per_run"} <= set(row)
     assert (report / "er20.png").read_bytes()[:4] == b"\x89PNG"
-    assert "## toy" in (report / "benchmark.md").read_text()
+    md = (report / "benchmark.md").read_text()
+    assert "## toy" in md
+    for fam in doc["families"].values():  # each variant says how many problems are saturated
+        for name, variant in fam["variants"].items():
+            sat = variant["saturated_problems"]
+            said = f"**{name}** (saturated: " + (f"{len(sat)} (problem" if sat else "none")
+            assert said in md
     runs = sorted((out / "runs").iterdir())
     stamps = [p.stat().st_mtime_ns for p in runs]
     assert main(argv) == 0  # resumes: nothing is run again

@@ -20,6 +20,15 @@ __all__ = ["REPORT_KIND", "write_benchmark", "markdown"]
 REPORT_KIND = "acbo.benchmark-report"
 
 
+def _saturated(problems: list[int]) -> str:
+    """How many problems are saturated, and which: "none", "1 (problem #9)",
+    "2 (problems #0, #4)"."""
+    if not problems:
+        return "none"
+    which = ", ".join(f"#{p}" for p in problems)
+    return f"{len(problems)} (problem{'s' if len(problems) > 1 else ''} {which})"
+
+
 def _fmt(value: Any, digits: int = 2) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
@@ -124,8 +133,8 @@ def markdown(summary: Mapping[str, Any], plots: Mapping[str, str]) -> str:
         for variant in variants:
             v = fam["variants"][variant]
             sat = v["saturated_problems"]
-            lines += ["", f"**{variant}** (saturated problems: "
-                      f"{', '.join(map(str, sat)) if sat else 'none'}"
+            lines += ["", f"**{variant}** (saturated: "
+                      f"{_saturated(sat)}"
                       f"{'; every problem saturated' if v['all_saturated'] else ''})", ""]
             lines += _variant_table(v["methods"])
         if name in plots:
