@@ -153,10 +153,7 @@ def rollout(scm: Any, result: Any, choose: Any, key: jax.Array
         observed = ys[-1] if cfg.noiseless else float(rows[:, target].mean())
         best = min(best, observed)
         start = time.perf_counter()
-        posterior = parent_set_posterior(buffer, result.target, k_max=cfg.k_max, prior=cfg.prior,
-                                         features=cfg.features,
-                                         prune_threshold=cfg.prune_threshold, key=model_key,
-                                         config=cfg)
+        posterior = parent_set_posterior(buffer, result.target, key=model_key, config=cfg)
         update_seconds.append(time.perf_counter() - start)
     return ys, seconds, update_seconds
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -135,12 +137,21 @@ def test_parent_set_posterior_reproduces_the_run(runs):
     result = runs["parent_scale"]
     cfg = result.config
     for t in (0, result.T):
-        post = parent_set_posterior(result.buffer_at(t), result.target, k_max=cfg.k_max,
-                                    prior=cfg.prior, features=cfg.features,
-                                    prune_threshold=cfg.prune_threshold, config=cfg)
+        post = parent_set_posterior(result.buffer_at(t), result.target, config=cfg)
         want = result.posterior_probabilities[t]
         assert post.parent_sets == want.parent_sets
         np.testing.assert_allclose(post.probs, want.probs, atol=1e-12)
+
+
+def test_parent_set_posterior_keeps_the_configs_settings_unless_told(runs):
+    result = runs["parent_scale"]
+    cfg = dataclasses.replace(result.config, k_max=2, prune_threshold=0.0)
+    buffer = result.buffer_at(result.T)
+    from_config = parent_set_posterior(buffer, result.target, config=cfg)
+    assert max(map(len, from_config.parent_sets)) == 2  # the config's k_max, not 3
+    assert len(from_config.parent_sets) == 1 + 5 + 10  # 5 candidates: none pruned at 0
+    told = parent_set_posterior(buffer, result.target, k_max=1, config=cfg)
+    assert max(map(len, told.parent_sets)) == 1
 
 
 def test_parent_set_posterior_checks_its_input(er_scm):

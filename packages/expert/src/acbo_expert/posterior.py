@@ -309,10 +309,10 @@ def parent_set_posterior(
     buffer: ExperienceBuffer,
     target: str,
     *,
-    k_max: int = 3,
-    prior: str = "uniform",
-    features: str = "linear",
-    prune_threshold: float = 1e-4,
+    k_max: int | None = None,
+    prior: str | None = None,
+    features: str | None = None,
+    prune_threshold: float | None = None,
     key: jax.Array | None = None,
     config: ParentScaleConfig | None = None,
 ) -> ParentSetPosterior:
@@ -332,8 +332,9 @@ def parent_set_posterior(
       features: ``"linear"`` or ``"rff"`` (needs ``key``).
       prune_threshold: smallest probability kept.
       key: PRNG key for random features / the doubly robust prior.
-      config: the other model settings (``n_rff``, ``sigma_y``, ...); the arguments above
-        override its fields.
+      config: the model's settings (default ``ParentScaleConfig()``: k_max 3, uniform prior,
+        linear features, threshold 1e-4). Each argument above that is given overrides its
+        field; one that is left out keeps the config's.
 
     Returns:
       The pruned, normalised posterior.
@@ -342,8 +343,10 @@ def parent_set_posterior(
       UnknownVariableError: the target is not in the buffer.
       InvalidConfigError: bad settings, too few observational rows, or a missing key.
     """
-    cfg = dataclasses.replace(config or ParentScaleConfig(), k_max=k_max, prior=prior,
-                              features=features, prune_threshold=prune_threshold)
+    given = {"k_max": k_max, "prior": prior, "features": features,
+             "prune_threshold": prune_threshold}
+    cfg = dataclasses.replace(config or ParentScaleConfig(),
+                              **{name: v for name, v in given.items() if v is not None})
     if target not in buffer.variables:
         raise UnknownVariableError(f"target {target!r} is not in the buffer "
                                    f"{list(buffer.variables)}")

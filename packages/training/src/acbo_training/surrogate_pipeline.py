@@ -258,9 +258,7 @@ def expert_posterior_fn(config: ParentScaleConfig | None = None, *, k_max: int |
     key = jax.random.key(0) if key is None else key
 
     def posterior(buffer: ExperienceBuffer, target: str) -> ParentSetPosterior:
-        return parent_set_posterior(buffer, target, k_max=cfg.k_max if k_max is None else k_max,
-                                    prior=cfg.prior, features=cfg.features,
-                                    prune_threshold=cfg.prune_threshold, key=key, config=cfg)
+        return parent_set_posterior(buffer, target, k_max=k_max, key=key, config=cfg)
 
     return posterior
 
