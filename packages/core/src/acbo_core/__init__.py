@@ -8,6 +8,7 @@ interventions, the columnar :class:`ExperienceBuffer`, :class:`ParentSetPosterio
 """
 
 from acbo_core import errors
+from acbo_core._keys import numpy_rng
 from acbo_core.buffer import BufferArrays, ExperienceBuffer, create_buffer
 from acbo_core.checkpoints import (
     CheckpointError,
@@ -102,7 +103,7 @@ __all__ = [
     "NAMED_MECHANISMS", "evaluate_mechanism",
     # generators
     "erdos_renyi_scm", "scale_free_scm", "chain_scm", "fork_scm", "collider_scm", "star_scm",
-    "toy_graph_scm", "psa_healthcare_scm",
+    "toy_graph_scm", "psa_healthcare_scm", "numpy_rng",
     # sampling
     "sample_observational", "sample_interventional", "exact_interventional_mean",
     "monte_carlo_interventional_mean", "target_interventional_mean", "target_moments",

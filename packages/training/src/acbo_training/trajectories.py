@@ -28,8 +28,8 @@ from acbo_core import (
     create_perfect_intervention,
     create_sample,
     create_scm,
+    numpy_rng,
 )
-from acbo_core._keys import numpy_rng
 from acbo_core.errors import ACBOError
 
 __all__ = [
