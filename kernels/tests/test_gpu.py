@@ -58,3 +58,19 @@ def test_cuda_draws_the_same_sets_as_cpu(replace):
     b = ak.sample_parent_sets(jax.device_put(log_w, GPU), key=jax.device_put(key, GPU),
                               num_samples=64, replace=replace)
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize("width", [15, 16, 40])
+def test_sets_wider_than_the_cuda_kernel_are_scored_on_the_gpu(width):
+    # Up to 15 columns the CUDA kernel solves the set; wider, the reference does on the GPU.
+    rng = np.random.default_rng(width)
+    X = rng.normal(size=(2, 200, width + 1)).astype(np.float32)
+    args = (X, np.zeros(X.shape, bool), np.full(2, width, np.int32),
+            np.arange(width, dtype=np.int32)[None])
+    cpu = jax.devices("cpu")[0]
+    on_cpu = np.asarray(ak.score_parent_sets(*(jax.device_put(a, cpu) for a in args)))
+    on_gpu_args = [jax.device_put(a, GPU) for a in args]
+    on_gpu = np.asarray(ak.score_parent_sets(*on_gpu_args))
+    np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-5, atol=1e-2)
+    hlo = jax.jit(ak.score_parent_sets).lower(*on_gpu_args).as_text()
+    assert ("acbo_score_parent_sets" in hlo) == (width <= 15)

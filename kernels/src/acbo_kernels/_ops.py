@@ -42,10 +42,19 @@ def _sample_ffi(logw: jax.Array, words: jax.Array, num_samples: int, replace: bo
     return call(logw, words, replace=np.bool_(replace))
 
 
-def _dispatch(native_fn, reference_fn, *args):  # type: ignore[no-untyped-def]
-    """Native where registered for the platform the computation lowers to, reference elsewhere
-    (e.g. a GPU with an extension built without CUDA). Decided at lowering time."""
-    if _native.STATUS.cuda:
+# Widest parent sets the native kernels solve: the CPU kernel's per-set system (the set's
+# columns, the intercept, the target) is at most 64 wide whatever the prior; the CUDA kernel's
+# lives in registers, at most 15 wide with the intercept. Wider sets are scored by the reference
+# (the same closed form, pure JAX): callers never need to know the limits.
+CPU_MAX_SET_WIDTH = 63
+CUDA_MAX_SYSTEM = 15
+
+
+def _dispatch(native_fn, reference_fn, *args, cuda: bool = True):  # type: ignore[no-untyped-def]
+    """Native where registered for the platform the computation lowers to (on a GPU only if
+    ``cuda``), reference elsewhere (e.g. a GPU with an extension built without CUDA). Decided
+    at lowering time."""
+    if cuda and _native.STATUS.cuda:
         return native_fn(*args)
     return jax.lax.platform_dependent(*args, cpu=native_fn, default=reference_fn)
 
@@ -54,6 +63,7 @@ def _dispatch(native_fn, reference_fn, *args):  # type: ignore[no-untyped-def]
 def _score_native(
     x: jax.Array, used: jax.Array, target: jax.Array, sets: jax.Array, *, prior: Prior
 ) -> jax.Array:
+    intercept = prior.ffi_params()[1]
     return _dispatch(
         functools.partial(_score_ffi, prior=prior),
         functools.partial(reference.score_core, prior=prior),
@@ -61,6 +71,7 @@ def _score_native(
         used,
         target,
         sets,
+        cuda=sets.shape[-1] + int(bool(intercept)) <= CUDA_MAX_SYSTEM,
     )
 
 
@@ -102,6 +113,9 @@ def score_parent_sets(
         prior: GaussianPrior (known noise, the default) or NIGPrior.
         row_mask: optional [B, N] bool/int; false rows are left out.
 
+    Sets of any width are scored: those wider than the native kernel solves (63 columns on
+    CPU; 15 on a GPU, 14 with an intercept) by the pure-JAX reference, the same closed form.
+
     Returns:
         float32 [B, K] log marginal likelihoods.
 
@@ -117,6 +131,8 @@ def score_parent_sets(
         return reference.score_core(x, used, t, sets, prior=prior)
     if sets.shape[0] == 0 or x.shape[0] == 0:
         return jnp.zeros((x.shape[0], sets.shape[0]), jnp.float32)
+    if sets.shape[-1] > CPU_MAX_SET_WIDTH:  # wider than any native kernel solves
+        return reference.score_core(x, used, t, sets, prior=prior)
     return _score_native(x, used, t, sets, prior=prior)
 
 

@@ -38,10 +38,6 @@ __all__ = ["ParentSetModel", "build_parent_set_model", "parent_set_posterior", "
 _STD_FLOOR = 1e-8
 _ROW_BUCKET = 64
 _RFF_CHUNK = 128
-# Widest set the native CPU kernel accepts today ("k_max above 63 is not supported"). The
-# random-feature regressions need width n_rff (100 by default); wider ones go to the kernel
-# package's pure-JAX reference, which computes the same closed form without that limit.
-NATIVE_MAX_WIDTH = 63
 
 
 def _row_bucket(n: int) -> int:
@@ -197,9 +193,9 @@ def _score_rff(x: jax.Array, used: jax.Array, target: int, sets: jax.Array, scal
         chunk_sets, chunk_scale = chunk
         phi = rff_features(gather_slots(x, chunk_sets) * chunk_scale[:, None, None], w, b)
         data = jnp.concatenate([phi, jnp.broadcast_to(y[None, :, None], (size, n, 1))], -1)
-        score = (acbo_kernels.score_parent_sets if m <= NATIVE_MAX_WIDTH
-                 else acbo_kernels.reference.score_parent_sets)
-        out = score(
+        # m = n_rff columns per set (100 by default): the kernel package picks native or
+        # reference by width
+        out = acbo_kernels.score_parent_sets(
             data, jnp.zeros(data.shape, bool), jnp.full((size,), m, jnp.int32), feature_set,
             prior=prior, row_mask=jnp.broadcast_to(used[None], (size, n)),
         )
