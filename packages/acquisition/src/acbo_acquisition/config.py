@@ -55,8 +55,8 @@ class PolicyConfig:
     """Shape of the :class:`~acbo_acquisition.AcquisitionPolicyNetwork`.
 
     Attributes:
-      hidden_dim: width of the variable tokens (the plan's ``policy_hidden_dim``).
-      n_layers: transformer blocks over variable tokens (the plan's ``policy_n_layers``).
+      hidden_dim: width of the variable tokens.
+      n_layers: transformer blocks over variable tokens.
       n_heads: attention heads; must divide ``hidden_dim``.
       widening_factor: hidden width of each block's MLP, as a multiple of ``hidden_dim``.
       n_value_bins: K, the number of equally spaced values (both ends included) the value
@@ -82,7 +82,7 @@ class PolicyConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ImitationConfig:
-    """Behavioural cloning of the expert, and how it feeds GRPO (the plan's ImitationConfig).
+    """Behavioural cloning of the expert, and how it feeds GRPO.
 
     Attributes:
       imitation_weight: weight of the behavioural-cloning loss kept inside the GRPO objective

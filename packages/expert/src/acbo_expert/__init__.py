@@ -1,7 +1,7 @@
 """acbo-expert: PARENT_SCALE (CBO-U, Durand, Annadani, Bauer, Parbhoo 2025) and the baselines.
 
 - :func:`run_parent_scale` runs the expert on an acbo-core SCM (used only as a sampler) and
-  returns a :class:`ParentScaleResult` (the plan's ``parent_scale_output`` and more);
+  returns a :class:`ParentScaleResult` (the run's record);
 - :func:`run_random`, :func:`run_oracle`, :func:`run_observational`: the baselines, same type;
 - :func:`run_method`: any method given as (posterior, choice) functions on the same loop, data
   and record, for paired comparisons with the expert;

@@ -21,7 +21,7 @@ __all__ = ["ParentScaleResult"]
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class ParentScaleResult:
-    """The record of one run; the first seven fields are the plan's ``parent_scale_output``.
+    """The record of one run.
 
     Step ``t`` (0-based) is the t-th intervention the method chose. Arrays are float64 with
     columns in ``variables`` order (the SCM's).

@@ -335,7 +335,7 @@ def transfer_test(system: TrainedACBOSystem, config: ACBOConfig, logger: RunLogg
 def success_criteria(surrogate: dict[str, float], acquisition: dict[str, float],
                      policy_meta: dict[str, Any], transfer: dict[str, Any],
                      evaluation: EvaluationReport) -> list[Criterion]:
-    """The plan's success criteria, each measured (NaN when it could not be)."""
+    """The main job's success criteria, each measured (NaN when it could not be)."""
     nan = float("nan")
     gaps = evaluation.end_to_end()
     system_gap = gaps.get("acbo", {}).get("gap_closed_mean", nan)

@@ -141,7 +141,7 @@ class OptimizationResult:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class TrainedACBOSystem:
-    """Complete trained ACBO system (the plan's §4).
+    """Complete trained ACBO system: the surrogate and the policy, with their settings.
 
     Attributes:
       surrogate_config: the surrogate's architecture and training settings.

@@ -41,7 +41,7 @@ PosteriorFn = Callable[[Any, str], ParentSetPosterior]
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class AcquisitionTrainingExample:
-    """One expert decision (the plan's ``AcquisitionTrainingExample``).
+    """One expert decision.
 
     Attributes:
       state: decision context (posterior from the surrogate when one was given).

@@ -35,7 +35,7 @@ training (about 100 kB each at the default sizes)."""
 
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
-    """Overall training configuration (the plan's ``TrainingConfig``).
+    """Overall training configuration.
 
     Attributes:
       n_expert_trajectories: PARENT_SCALE runs to generate for training.

@@ -251,7 +251,7 @@ class PipelineConfig:
     """Everything a training run needs, one TOML table per part.
 
     Attributes:
-      training: the plan's ``TrainingConfig``.
+      training: the run's :class:`TrainingConfig`.
       demonstrations: how demonstrations are generated.
       expert: PARENT_SCALE's settings.
       surrogate: the surrogate's training.

@@ -104,7 +104,7 @@ def check_surrogate_size(where: str, d: int, k_max: int, *, k_key: str = "surrog
 
 @dataclasses.dataclass(frozen=True)
 class SurrogateConfig:
-    """Configuration of surrogate training (the plan's ``SurrogateConfig``).
+    """Configuration of surrogate training.
 
     Attributes:
       model_hidden_dim: width of the variable tokens.
@@ -214,7 +214,7 @@ def extract_surrogate_training_data(
 
 @dataclasses.dataclass(frozen=True)
 class SurrogateModelResult:
-    """A trained surrogate (the plan's ``SurrogateModelResult``).
+    """A trained surrogate.
 
     Attributes:
       model: the architecture and training configuration (acbo-surrogate's), enough to rebuild

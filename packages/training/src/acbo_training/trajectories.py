@@ -1,4 +1,4 @@
-"""Expert demonstrations as structured trajectories (the plan's ``ExpertTrajectory``).
+"""Expert demonstrations as structured trajectories (:class:`ExpertTrajectory`).
 
 A PARENT_SCALE run (:class:`acbo_expert.ParentScaleResult`) becomes an :class:`ExpertTrajectory`:
 per step, the data the expert had, the posterior it held, the decision context, what it chose,
