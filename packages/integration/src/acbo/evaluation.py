@@ -305,7 +305,8 @@ def evaluate_system_performance(system: Any, test_scms: Sequence[Mapping[str, An
       system: a :class:`acbo.TrainedACBOSystem`.
       test_scms: problems never seen in training.
       baseline_method: the reference method: ``"per_graph_training"`` (another name for
-        PARENT_SCALE, run on each graph from scratch), ``"parent_scale"``, ``"random"`` or ``"oracle"``.
+        PARENT_SCALE, run on each graph from scratch), ``"parent_scale"``, ``"random"`` or
+        ``"oracle"``.
       baselines: the other methods to run.
       seeds: one paired run per seed and SCM.
       n_steps: interventions per run (default: the system's ``run_config.T``).
