@@ -142,7 +142,7 @@ def main() -> None:
                     if d == 20:
                         step_times += list(r.step_seconds[1:])
             # the same problem with the paper's doubly robust prior (the MAP's near-ties of
-            # the truth with its supersets under the uniform prior, see README)
+            # the truth with its supersets under the uniform prior, see docs/expert.md)
             r = run_parent_scale(scm, key=jax.random.key(seed), config=dr_config)
             map_ok_dr.append(r.posterior_probabilities[-1].map_set() == r.true_parents)
             print(f"ER d={d} seed {seed}: gap closed " + ", ".join(

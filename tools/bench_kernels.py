@@ -9,7 +9,7 @@ sample of sets).
 Configurations: d30 (B=8, N=1000, d=30, k_max=3; 4,090 sets per target) and d100 (B=1, N=500,
 d=100, k_max=3; 161,800 sets; the naive version is not run there).
 
-    python tools/bench_kernels.py                 # the full run (README numbers)
+    python tools/bench_kernels.py                 # the full run (docs/kernels.md numbers)
     python tools/bench_kernels.py --quick         # short run, well under two minutes
     python tools/bench_kernels.py --smoke         # the smallest sizes (what the tests run)
     python tools/bench_kernels.py --json out.json # also write {"machine", "config", "metrics"}
