@@ -22,7 +22,7 @@ interventions, one sample each, values uniform in the variable's range), d = 10,
   batched_speedup_vs_expert_d{d}  the same with the model given 16 data sets per call
                                 (predict_posteriors: one vmapped forward pass per batch)
 
-    python tools/bench_surrogate.py                    # full run: docs/surrogate.md numbers (<= 30 min)
+    python tools/bench_surrogate.py                    # full run (docs/surrogate.md), <= 30 min
     python tools/bench_surrogate.py --quick            # short run (about two minutes)
     python tools/bench_surrogate.py --smoke            # the smallest sizes (what the tests run)
     python tools/bench_surrogate.py --json out.json    # also write machine, config, metrics
