@@ -26,6 +26,14 @@ from acbo_core.generators import (
     star_scm,
     toy_graph_scm,
 )
+from acbo_core.interventions import (
+    Sample,
+    create_perfect_intervention,
+    create_sample,
+    intervention_targets,
+    intervention_values,
+    validate_intervention,
+)
 from acbo_core.mechanisms import (
     NAMED_MECHANISMS,
     evaluate_mechanism,
@@ -35,14 +43,6 @@ from acbo_core.mechanisms import (
     random_fourier_mechanism,
 )
 from acbo_core.posterior import ParentSetPosterior
-from acbo_core.samples import (
-    Sample,
-    create_perfect_intervention,
-    create_sample,
-    intervention_targets,
-    intervention_values,
-    validate_intervention,
-)
 from acbo_core.sampling import (
     default_intervention_ranges,
     exact_interventional_mean,

@@ -25,7 +25,7 @@ from acbo_core.errors import (
     ShapeMismatchError,
     UnknownVariableError,
 )
-from acbo_core.samples import Sample, create_sample, validate_intervention
+from acbo_core.interventions import Sample, create_sample, validate_intervention
 
 __all__ = ["ExperienceBuffer", "BufferArrays", "create_buffer"]
 

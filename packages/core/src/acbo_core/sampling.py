@@ -35,8 +35,8 @@ from acbo_core.errors import (
     UnknownVariableError,
     UnsupportedMechanismError,
 )
+from acbo_core.interventions import validate_intervention
 from acbo_core.mechanisms import evaluate_mechanism
-from acbo_core.samples import validate_intervention
 from acbo_core.scm import is_linear_scm, linear_coefficients, topological_order
 
 __all__ = [

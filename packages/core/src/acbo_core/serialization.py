@@ -27,8 +27,8 @@ import pyrsistent as pyr
 
 from acbo_core.buffer import ExperienceBuffer
 from acbo_core.errors import SchemaError
+from acbo_core.interventions import create_perfect_intervention
 from acbo_core.posterior import ParentSetPosterior
-from acbo_core.samples import create_perfect_intervention
 from acbo_core.scm import create_scm
 from acbo_core.storage import save_json
 
