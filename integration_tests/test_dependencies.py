@@ -16,7 +16,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = sorted([*ROOT.glob("packages/*/pyproject.toml"), ROOT / "kernels" / "pyproject.toml"])
 # Import names that differ from the distribution's name.
-DISTRIBUTION = {"haiku": "dm-haiku", "jaxlib": "jaxlib", "yaml": "pyyaml"}
+DISTRIBUTION = {"haiku": "dm-haiku"}
 
 
 def _distribution(module: str) -> str:
