@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import acbo_core as ac
-from acbo.benchmark import BenchmarkConfig, judge, quick_config, run_config
+from acbo.benchmark import BenchmarkConfig, RunRecord, judge, quick_config, run_config, summarise
 from acbo.benchmark_families import FAMILIES, family
+from acbo.benchmark_report import markdown
 from acbo.cli import EXIT_CONFIG, EXIT_INPUT, main
 from acbo.truth import problem_truth
 from acbo_core.errors import ConfigError
@@ -114,3 +115,25 @@ def test_quick_benchmark_end_to_end_resumes_and_refuses_foreign_directories(tmp_
     assert main(["benchmark", "--quick", "-o", str(tmp_path / "b2"), "--families",
                  "er20", "--methods", "acbo"]) == EXIT_CONFIG
     assert "need a trained system" in capsys.readouterr().err
+
+
+def test_targets_with_more_parents_than_k_max_are_counted_and_their_gap_reported(tmp_path):
+    # er20's problem 0 has one parent, problem 1 three: with k_max = 2 only problem 1 counts.
+    fam = family("er20")
+    assert [len(ac.true_parents(fam.problem(i))) for i in (0, 1)] == [1, 3]
+    cfg = quick_config(families=("er20",), methods=("random",), n_problems=2, k_max=2)
+    records = [RunRecord(family="er20", problem=i, seed=0, n_int=2, method="random", d=20,
+                         gap=(0.0, gap, gap, gap), chosen=(), step_seconds=(0.1,) * 3,
+                         setup_seconds=0.0, final_map_f1=0.5, chose_parent_frac=0.0)
+               for i, gap in ((0, 0.25), (1, 0.75))]
+    summary = summarise(cfg, records, tmp_path)
+    entry = summary["families"]["er20"]
+    assert entry["over_k_max_frac"] == 0.5
+    row = entry["variants"]["n_int=2"]["methods"]["random"]
+    assert row["over_k_max_gap_t10"] == row["over_k_max_gap_t3"] == 0.75  # problem 1's alone
+    assert row["gap_t3"] == 0.5
+    summary["machine"] = {}
+    md = markdown({**summary, "wall_seconds": 1.0}, {})
+    assert "target with more than k_max = 2 parents in 0.50 of them" in md
+    assert "| t=10 where the target has more than k_max parents |" in md
+    assert md.count("| 0.75 |") >= 1

@@ -72,6 +72,8 @@ def score_proposals(state: AcquisitionState, proposals: Sequence[tuple[str, floa
     names = state.buffer.variables
     elements = state.intervenable
     wanted = [v for v, _ in proposals]
+    if not wanted:
+        return []
     if len(set(wanted)) != len(wanted):
         raise InvalidInterventionError(f"a variable is proposed twice in {wanted}")
     for var in wanted:
@@ -94,35 +96,36 @@ def score_proposals(state: AcquisitionState, proposals: Sequence[tuple[str, floa
         probs[i] = p
     probs /= probs.sum()
 
-    col = np.asarray([names.index(v) for v in elements], np.int32)
-    low = np.asarray([state.intervention_ranges[v][0] for v in elements])
-    high = np.asarray([state.intervention_ranges[v][1] for v in elements])
-    seen: list[list[tuple[float, float]]] = [[] for _ in elements]
+    # The best outcome so far counts every intervenable variable's history; the causal GPs
+    # (the costly part) are fitted for the proposed variables only.
+    y_best = min((sign * (y - mean[t]) / std[t] for var, _, y in state.history
+                  if var in elements), default=0.0)
+    col = np.asarray([names.index(v) for v in wanted], np.int32)
+    low = np.asarray([state.intervention_ranges[v][0] for v in wanted])
+    high = np.asarray([state.intervention_ranges[v][1] for v in wanted])
+    seen: list[list[tuple[float, float]]] = [[] for _ in wanted]
     for var, x, y in state.history:
-        if var in elements:
-            e = elements.index(var)
+        if var in wanted:
+            e = wanted.index(var)
             seen[e].append(((x - low[e]) / (high[e] - low[e]),
                             sign * (y - mean[t]) / std[t]))
     n_max = _pad(max(len(s) for s in seen))
-    gp_u = np.zeros((len(elements), n_max), np.float32)
-    gp_y = np.zeros((len(elements), n_max), np.float32)
-    gp_mask = np.zeros((len(elements), n_max), bool)
+    gp_u = np.zeros((len(wanted), n_max), np.float32)
+    gp_y = np.zeros((len(wanted), n_max), np.float32)
+    gp_mask = np.zeros((len(wanted), n_max), bool)
     for e, pts in enumerate(seen):
         if pts:
             gp_u[e, : len(pts)], gp_y[e, : len(pts)] = np.asarray(pts).T
             gp_mask[e, : len(pts)] = True
-    y_best = float(gp_y[gp_mask].min()) if gp_mask.any() else 0.0
-    active = np.asarray([v in wanted for v in elements])
-    preferred = np.zeros(len(elements), np.float32)
-    for var, x in proposals:
+    preferred = np.zeros(len(wanted), np.float32)
+    for e, (_, x) in enumerate(proposals):
         if x is not None:
-            e = elements.index(var)
             preferred[e] = np.clip((float(x) - low[e]) / (high[e] - low[e]), 0.0, 1.0)
     out = acquire(
         jnp.asarray(x_obs), jnp.int32(t), jnp.asarray(sets), jnp.asarray(probs, jnp.float32),
         jnp.ones(len(probs), jnp.float32), None, None, jnp.float32(config.sigma_y),
         jnp.float32(config.sigma_theta), jnp.float32(sign),
-        Elements(variable=jnp.asarray(col), active=jnp.asarray(active),
+        Elements(variable=jnp.asarray(col), active=jnp.ones(len(wanted), bool),
                  low=jnp.asarray(low, jnp.float32), high=jnp.asarray(high, jnp.float32),
                  mean=jnp.asarray(mean[col], jnp.float32),
                  std=jnp.asarray(std[col], jnp.float32)),
@@ -132,11 +135,7 @@ def score_proposals(state: AcquisitionState, proposals: Sequence[tuple[str, floa
         gp_ensemble=config.gp_ensemble)
     ei, u = np.asarray(out.ei, np.float64), np.asarray(out.u, np.float64)
     ei_pref = np.asarray(out.ei_preferred, np.float64)
-    scored = []
-    for var, x in proposals:
-        e = elements.index(var)
-        scored.append(ScoredProposal(
-            variable=var, value=float(low[e] + u[e] * (high[e] - low[e])), ei=float(ei[e]),
-            preferred=None if x is None else float(x),
-            ei_preferred=float("nan") if x is None else float(ei_pref[e])))
-    return scored
+    return [ScoredProposal(variable=var, value=float(low[e] + u[e] * (high[e] - low[e])),
+                           ei=float(ei[e]), preferred=None if x is None else float(x),
+                           ei_preferred=float("nan") if x is None else float(ei_pref[e]))
+            for e, (var, x) in enumerate(proposals)]

@@ -490,17 +490,23 @@ def summarise(cfg: BenchmarkConfig, records: Sequence[RunRecord], out: pathlib.P
     single intervention is on a non-parent; per family how many problems are saturated (random
     closes >= 0.95 of the gap by t = 5), how often the best single intervention is on a
     non-parent of the target and, with a system (``system_tag``), the posterior comparison on
-    identical data (see :func:`compare_posteriors`)."""
+    identical data (see :func:`compare_posteriors`). Targets with more true parents than
+    ``k_max`` (no method's posterior can name their parent set) are counted per family, and
+    each method's gap on them reported."""
     families: dict[str, Any] = {}
     for name in cfg.families:
         fam = family(name)
-        truths = [problem_truth_cached(out, fam, i, fam.problem(i, split=cfg.split), cfg.split)
-                  for i in range(cfg.n_problems)]
+        problems = [fam.problem(i, split=cfg.split) for i in range(cfg.n_problems)]
+        truths = [problem_truth_cached(out, fam, i, problem, cfg.split)
+                  for i, problem in enumerate(problems)]
+        over_k_max = {i for i, problem in enumerate(problems)
+                      if len(ac.true_parents(problem)) > cfg.k_max}
         entry: dict[str, Any] = {
             "description": fam.description,
             "problems": cfg.n_problems, "seeds": len(cfg.seeds),
             "d": sorted({r.d for r in records if r.family == name}),
             "non_parent_optimum_frac": float(np.mean([not t.best_is_parent for t in truths])),
+            "over_k_max_frac": len(over_k_max) / cfg.n_problems,
             "truth_exact": all(t.exact for t in truths),
             "variants": {}}
         for n_int in cfg.n_int:
@@ -546,6 +552,11 @@ def summarise(cfg: BenchmarkConfig, records: Sequence[RunRecord], out: pathlib.P
                     last = len(off_parent[0].gap) - 1
                     row["non_parent_gap_t10"] = _mean([r.gap[min(10, last)] for r in off_parent])
                     row[f"non_parent_gap_t{last}"] = _mean([r.gap[last] for r in off_parent])
+                wide = [r for r in runs if r.problem in over_k_max]
+                if wide:
+                    last = len(wide[0].gap) - 1
+                    row["over_k_max_gap_t10"] = _mean([r.gap[min(10, last)] for r in wide])
+                    row[f"over_k_max_gap_t{last}"] = _mean([r.gap[last] for r in wide])
                 row["curve_mean"] = np.nanmean(curves, axis=0).tolist()
                 row["curve_q25"] = np.nanquantile(curves, 0.25, axis=0).tolist()
                 row["curve_q75"] = np.nanquantile(curves, 0.75, axis=0).tolist()

@@ -46,7 +46,8 @@ def _variant_table(methods: Mapping[str, Any]) -> list[str]:
     head = (["method", *[f"t={t}" for t in times], "AUC 1-10", "AUC 1-20",
              f"solved (t={solved.rsplit('t', 1)[-1]})" if solved else "solved", "s/decision",
              "s/run", "run speed-up vs parent_scale", "MAP F1", "parent steps",
-             "t=10 where the optimum is off the parents"])
+             "t=10 where the optimum is off the parents",
+             "t=10 where the target has more than k_max parents"])
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for method, row in methods.items():
         cells = [method, *[_fmt(row.get(f"gap_t{t}")) for t in times],
@@ -55,7 +56,7 @@ def _variant_table(methods: Mapping[str, Any]) -> list[str]:
                  _fmt(row.get("seconds_per_decision"), 3), _fmt(row.get("seconds_per_run"), 1),
                  _fmt(row.get("speedup_vs_parent_scale"), 1),
                  _fmt(row.get("final_map_f1")), _fmt(row.get("chose_parent_frac")),
-                 _fmt(row.get("non_parent_gap_t10"))]
+                 _fmt(row.get("non_parent_gap_t10")), _fmt(row.get("over_k_max_gap_t10"))]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -129,7 +130,9 @@ def markdown(summary: Mapping[str, Any], plots: Mapping[str, str]) -> str:
         lines += ["", f"## {name}: {fam['description']}", "",
                   f"d = {','.join(map(str, fam['d']))}; best single intervention on a "
                   f"non-parent of the target in {_fmt(fam['non_parent_optimum_frac'])} of the "
-                  f"problems; true means {'exact' if fam['truth_exact'] else 'Monte Carlo'}."]
+                  f"problems; target with more than k_max = {cfg['k_max']} parents in "
+                  f"{_fmt(fam.get('over_k_max_frac'))} of them; true means "
+                  f"{'exact' if fam['truth_exact'] else 'Monte Carlo'}."]
         for variant in variants:
             v = fam["variants"][variant]
             sat = v["saturated_problems"]
