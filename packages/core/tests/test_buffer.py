@@ -80,3 +80,16 @@ def test_buffer_errors():
         buf.add_observations([ac.create_sample({"A": 1.0, "B": 2.0, "C": 0.0})])
     with pytest.raises(errors.InvalidInterventionError, match="add_interventions"):
         buf.add_observations([ac.create_sample({"A": 1.0, "B": 2.0}, ["A"])])
+
+
+def test_standardisation_is_one_convention_and_a_constant_column_encodes_as_zero():
+    values = np.array([[1.0, 5.0, 0.0], [3.0, 5.0, 1e-12], [5.0, 5.0, 0.0]])
+    mean, std = ac.standardisation(values)
+    np.testing.assert_allclose(mean, values.mean(0))
+    # A constant (or numerically constant) column gets std 1, not a division by ~0.
+    np.testing.assert_allclose(std, [values[:, 0].std(), 1.0, 1.0])
+    buf = ac.create_buffer(["A", "B", "C"]).add_observations(values)
+    enc = np.asarray(buf.network_encoding(None, "A"))[..., 0]
+    np.testing.assert_allclose(enc[:, 0], (values[:, 0] - 3.0) / values[:, 0].std(), rtol=1e-6)
+    assert (enc[:, 1] == 0.0).all() and np.abs(enc[:, 2]).max() < 1e-11
+    assert np.isfinite(enc).all()

@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import acbo_core as ac
+from acbo_core import standardisation
 from acbo_expert import ParentScaleConfig
 from acbo_expert.doubly_robust import benjamini_yekutieli, doubly_robust_log_prior
-from acbo_expert.posterior import build_parent_set_model, standardisation
+from acbo_expert.posterior import build_parent_set_model
 
 FAST = ParentScaleConfig(prior="doubly_robust", n_bootstrap=4, dr_steps=40, dr_uniform_mix=0.0)
 

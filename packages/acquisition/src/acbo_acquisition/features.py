@@ -40,7 +40,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from acbo_core import AcquisitionState
+from acbo_core import STD_FLOOR, AcquisitionState, standardisation
 from acbo_core.errors import (
     InvalidInterventionError,
     InvalidStateError,
@@ -52,7 +52,6 @@ __all__ = ["N_FEATURES", "PolicyInputs", "encode_state", "stack_inputs", "check_
 
 N_FEATURES = 23
 _CLIP = 10.0
-_STD_FLOOR = 1e-8
 _RIDGE = 1e-3
 _MIN_SET_PROB = 1e-4
 
@@ -135,8 +134,7 @@ def encode_state(state: AcquisitionState) -> PolicyInputs:
     values, mask = state.buffer.to_arrays()  # [N, d]
     obs = ~mask.any(axis=1)
     ref = values[obs] if obs.sum() >= 2 else values
-    mu, sd = ref.mean(axis=0), ref.std(axis=0)
-    sd = np.where(sd > _STD_FLOOR, sd, 1.0)
+    mu, sd = standardisation(ref)
     z = (values - mu) / sd  # [N, d]
     y = sign * z[:, t]  # [N] standardised target, lower is better
     best = sign * (state.best_value - mu[t]) / sd[t]
@@ -155,7 +153,7 @@ def encode_state(state: AcquisitionState) -> PolicyInputs:
 
     zo = z[obs] if obs.sum() >= 2 else z
     yo = sign * zo[:, t]
-    feats[:, 3] = (zo * yo[:, None]).mean(axis=0) / np.maximum(zo.std(axis=0) * yo.std(), 1e-8)
+    feats[:, 3] = (zo * yo[:, None]).mean(axis=0) / np.maximum(zo.std(axis=0) * yo.std(), STD_FLOOR)
     feats[t, 3] = 0.0
 
     # Posterior-weighted regression of the target on each candidate set (sufficient statistics

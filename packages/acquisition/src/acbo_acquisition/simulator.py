@@ -33,7 +33,13 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from acbo_acquisition.errors import ConfigError
-from acbo_core import AcquisitionState, is_linear_scm, linear_coefficients, target_moments
+from acbo_core import (
+    STD_FLOOR,
+    AcquisitionState,
+    is_linear_scm,
+    linear_coefficients,
+    target_moments,
+)
 from acbo_core.errors import (
     InvalidInterventionError,
     InvalidStateError,
@@ -172,7 +178,7 @@ def simulator_tables(scm: Mapping[str, Any], state: AcquisitionState, *, n_bins:
         grid_mean=grid_mean.astype(f32), grid_sd=grid_sd.astype(f32), offset=offset.astype(f32),
         slope=slope.astype(f32), noise=noise.astype(f32), has_rows=np.asarray(linear),
         target=np.asarray(t, np.int32), best=np.asarray(state.best_value, f32),
-        scale=np.asarray(max(float(sd[0]), 1e-8), f32),
+        scale=np.asarray(max(float(sd[0]), STD_FLOOR), f32),
         sign=np.asarray(1.0 if state.minimize else -1.0, f32))
 
 

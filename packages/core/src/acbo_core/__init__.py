@@ -9,7 +9,13 @@ interventions, the columnar :class:`ExperienceBuffer`, :class:`ParentSetPosterio
 
 from acbo_core import errors
 from acbo_core._keys import numpy_rng
-from acbo_core.buffer import BufferArrays, ExperienceBuffer, create_buffer
+from acbo_core.buffer import (
+    STD_FLOOR,
+    BufferArrays,
+    ExperienceBuffer,
+    create_buffer,
+    standardisation,
+)
 from acbo_core.checkpoints import (
     CheckpointError,
     load_checkpoint,
@@ -111,7 +117,7 @@ __all__ = [
     # data
     "Sample", "create_sample", "create_perfect_intervention", "validate_intervention",
     "intervention_targets", "intervention_values",
-    "ExperienceBuffer", "BufferArrays", "create_buffer",
+    "ExperienceBuffer", "BufferArrays", "create_buffer", "standardisation", "STD_FLOOR",
     "ParentSetPosterior", "AcquisitionState", "create_acquisition_state", "best_target_value",
     # files
     "CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint_info",

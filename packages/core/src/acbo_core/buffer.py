@@ -27,9 +27,19 @@ from acbo_core.errors import (
 )
 from acbo_core.interventions import Sample, create_sample, validate_intervention
 
-__all__ = ["ExperienceBuffer", "BufferArrays", "create_buffer"]
+__all__ = ["ExperienceBuffer", "BufferArrays", "create_buffer", "standardisation", "STD_FLOOR"]
 
-_STD_FLOOR = 1e-8
+STD_FLOOR = 1e-8
+"""A column whose standard deviation is at most this is constant (see :func:`standardisation`)."""
+
+
+def standardisation(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and standard deviation of ``values [n, d]``, the one convention of every
+    layer: a constant column (std <= :data:`STD_FLOOR`) gets std 1, so it standardises to about
+    zero instead of blowing up."""
+    mean = values.mean(axis=0)
+    std = values.std(axis=0)
+    return mean, np.where(std > STD_FLOOR, std, 1.0)
 
 
 class BufferArrays(NamedTuple):
@@ -262,9 +272,10 @@ class ExperienceBuffer:
         values, mask = self.to_arrays(variable_order)
         order = self.variables if variable_order is None else tuple(variable_order)
         if values.shape[0]:
-            std = values.std(axis=0)  # the arithmetic below makes a fresh array
-            values = (values - values.mean(axis=0)) / np.maximum(std, _STD_FLOOR)
-            values[:, std < _STD_FLOOR] = 0.0
+            mean, std = standardisation(values)
+            constant = np.ptp(values, axis=0) == 0.0
+            values = (values - mean) / std  # a fresh array
+            values[:, constant] = 0.0
         is_target = np.zeros(values.shape, np.float32)
         is_target[:, order.index(target)] = 1.0
         return jnp.asarray(np.stack([values, mask, is_target], axis=-1), jnp.float32)

@@ -28,27 +28,19 @@ import numpy as np
 from jax.typing import ArrayLike
 
 import acbo_kernels
-from acbo_core import ExperienceBuffer, ParentSetPosterior
+from acbo_core import ExperienceBuffer, ParentSetPosterior, standardisation
 from acbo_core.errors import ShapeMismatchError, UnknownVariableError
 from acbo_expert._rng import host_rng
 from acbo_expert.config import InvalidConfigError, ParentScaleConfig
 
 __all__ = ["ParentSetModel", "build_parent_set_model", "parent_set_posterior", "prune"]
 
-_STD_FLOOR = 1e-8
 _ROW_BUCKET = 64
 _RFF_CHUNK = 128
 
 
 def _row_bucket(n: int) -> int:
     return max(_ROW_BUCKET, -(-n // _ROW_BUCKET) * _ROW_BUCKET)
-
-
-def standardisation(d_obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation of D_O per variable (a constant column gets std 1)."""
-    mean = d_obs.mean(axis=0)
-    std = d_obs.std(axis=0)
-    return mean, np.where(std > _STD_FLOOR, std, 1.0)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

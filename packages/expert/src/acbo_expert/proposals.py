@@ -17,11 +17,10 @@ from collections.abc import Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from acbo_core import AcquisitionState
+from acbo_core import AcquisitionState, standardisation
 from acbo_core.errors import InvalidInterventionError, InvalidStateError
 from acbo_expert.acquisition import Elements, acquire
 from acbo_expert.config import ParentScaleConfig
-from acbo_expert.posterior import standardisation
 
 __all__ = ["ScoredProposal", "score_proposals"]
 
