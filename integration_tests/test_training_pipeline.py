@@ -9,7 +9,7 @@ import acbo_acquisition as aq
 from acbo_expert import ParentScaleConfig
 from acbo_training import (
     SCMDistribution,
-    SurrogateConfig,
+    SurrogateTrainingConfig,
     TrainingConfig,
     augment_expert_demonstrations,
     generate_demonstrations,
@@ -25,7 +25,7 @@ TINY_POLICY = aq.AcquisitionConfig(
     policy=aq.PolicyConfig(hidden_dim=16, n_layers=1, n_heads=2, n_value_bins=5),
     grpo=aq.GRPOConfig(group_size=4, batch_size=4),
     imitation=aq.ImitationConfig(imitation_epochs=2, batch_size=8), max_grpo_epochs=1)
-TINY_SURROGATE = SurrogateConfig(model_hidden_dim=16, model_n_layers=1, batch_size=8,
+TINY_SURROGATE = SurrogateTrainingConfig(model_hidden_dim=16, model_n_layers=1, batch_size=8,
                                  max_epochs=2, validation_frequency=1)
 
 

@@ -28,7 +28,7 @@ from acbo_expert import ParentScaleConfig  # noqa: E402
 from acbo_training import (  # noqa: E402
     RunLogger,
     SCMDistribution,
-    SurrogateConfig,
+    SurrogateTrainingConfig,
     TrainingConfig,
     extract_acquisition_training_data,
     extract_expert_demonstrations,
@@ -59,7 +59,7 @@ def main() -> None:
         runs = load_demonstrations(pathlib.Path(tmp) / "demos")
     train, val = extract_expert_demonstrations([r for r, _ in runs], [s for _, s in runs],
                                                validation_split=0.25, key=jax.random.key(1))
-    sur_cfg = SurrogateConfig(model_hidden_dim=32, model_n_layers=2, batch_size=16,
+    sur_cfg = SurrogateTrainingConfig(model_hidden_dim=32, model_n_layers=2, batch_size=16,
                               max_epochs=pick(args, 20, 3, 1),
                               validation_frequency=pick(args, 5, 1, 1),
                               early_stopping_patience=4)

@@ -10,16 +10,25 @@ speed; it goes on when continued (SIGCONT).
 import os
 import signal
 import sys
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from acbo_training.loop import TrainingInterrupted, TrainState, run_training
+from acbo_training.loop import TrainingInterrupted, run_training
 from acbo_training.parallel import data_mesh, replicate, shard_batch
 
 TRUE_W = jnp.arange(1.0, 5.0)
+
+
+class TrainState(NamedTuple):
+    """run_training takes any pytree of arrays as its state; this one is a named tuple."""
+
+    params: dict
+    opt_state: tuple
+    step: jnp.ndarray
 
 
 def batch_fn(key, step):

@@ -19,10 +19,10 @@ from acbo_training import config as cfg
 from acbo_training.demonstrations import SCMDistribution
 from acbo_training.errors import ConfigError
 from acbo_training.pipelines import DemonstrationConfig, PipelineConfig, load_pipeline_config
-from acbo_training.surrogate_pipeline import SurrogateConfig
+from acbo_training.surrogate_pipeline import SurrogateTrainingConfig
 
 CONFIG_CLASSES = [cfg.TrainingConfig, SCMDistribution, DemonstrationConfig, ParentScaleConfig,
-                  SurrogateConfig, aq.PolicyConfig, aq.ImitationConfig, aq.GRPOConfig,
+                  SurrogateTrainingConfig, aq.PolicyConfig, aq.ImitationConfig, aq.GRPOConfig,
                   aq.AcquisitionConfig, sur.ModelConfig, sur.TrainConfig, sur.GeneratorConfig]
 
 
@@ -47,7 +47,7 @@ def test_the_training_layer_reexports_the_one_config_error():
 
 def test_every_float_field_of_every_config_is_covered():
     assert {cls for cls, *_ in CASES} >= {cfg.TrainingConfig, SCMDistribution,
-                                          ParentScaleConfig, SurrogateConfig, aq.GRPOConfig,
+                                          ParentScaleConfig, SurrogateTrainingConfig, aq.GRPOConfig,
                                           aq.ImitationConfig, sur.TrainConfig, sur.ModelConfig}
 
 
@@ -163,8 +163,8 @@ def test_direct_construction_names_the_class_and_field():
         DemonstrationConfig(shard_size=0)
     with pytest.raises(ConfigError, match=r"^SCMDistribution\.n_vars.*200"):
         SCMDistribution(n_vars=(10_000, 10_000))
-    with pytest.raises(ConfigError, match=r"^SurrogateConfig\.learning_rate"):
-        SurrogateConfig(learning_rate=-1.0)
+    with pytest.raises(ConfigError, match=r"^SurrogateTrainingConfig\.learning_rate"):
+        SurrogateTrainingConfig(learning_rate=-1.0)
     with pytest.raises(ConfigError, match=r"^SCMDistribution\.mechanism"):
         SCMDistribution(mechanism="quadratic")
 

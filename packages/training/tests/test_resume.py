@@ -6,12 +6,19 @@ import pathlib
 import signal
 import subprocess
 import sys
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
 
 SCRIPT = pathlib.Path(__file__).parent / "_train_script.py"
 HANG_GUARD_S = 3600  # only against a hang: a loaded machine is slower, never wrong
+
+
+class _State(NamedTuple):  # run_training takes any pytree of arrays as its state
+    params: Any
+    opt_state: Any
+    step: Any
 
 
 def _run(*args, env=None, **kw):
@@ -85,11 +92,11 @@ def test_checkpoint_of_another_config_is_refused(tmp_path):
     import optax
 
     from acbo_core.errors import CheckpointError
-    from acbo_training.loop import TrainState, run_training
+    from acbo_training.loop import run_training
 
     params = {"w": jnp.zeros(2)}
     opt = optax.sgd(0.1)
-    init = TrainState(params, opt.init(params), jnp.asarray(0, jnp.int32))
+    init = _State(params, opt.init(params), jnp.asarray(0, jnp.int32))
 
     def update(state, batch):
         return state._replace(step=state.step + 1), {}

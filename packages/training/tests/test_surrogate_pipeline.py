@@ -15,7 +15,7 @@ from acbo_training import TrainingConfig, TrainingInterrupted, surrogate_pipelin
 from acbo_training.errors import ConfigError
 from acbo_training.pipelines import load_pipeline_config
 from acbo_training.surrogate_pipeline import (
-    SurrogateConfig,
+    SurrogateTrainingConfig,
     SurrogateTrainingExample,
     _mixed_schedule,
     _mixed_steps,
@@ -38,7 +38,7 @@ def test_the_schedule_takes_every_pair_batch_once_in_order(expert_steps, every):
 
 
 def test_defaults_keep_the_pretraining_generator_and_no_mixing():
-    default = SurrogateConfig()
+    default = SurrogateTrainingConfig()
     assert default.pretrain_er_degree == sur.GeneratorConfig().er_degree == (1.0, 3.0)
     assert default.synthetic_every == 0
     quick = load_pipeline_config(None, ["surrogate.pretrain_n_vars=[4, 16]",
@@ -46,7 +46,7 @@ def test_defaults_keep_the_pretraining_generator_and_no_mixing():
     # what pre-training built before pretrain_er_degree existed
     assert _synthetic_generator(quick) == sur.GeneratorConfig(batch_size=16, d_range=(4, 16),
                                                               k_max=quick.k_max)
-    dense = SurrogateConfig(pretrain_er_degree=(2.0, 4.0), pretrain_n_vars=(6, 10))
+    dense = SurrogateTrainingConfig(pretrain_er_degree=(2.0, 4.0), pretrain_n_vars=(6, 10))
     assert _synthetic_generator(dense).er_degree == (2.0, 4.0)
 
 
@@ -67,8 +67,9 @@ def test_bad_surrogate_settings_are_refused_naming_the_key(override, needles):
 
 def test_mixing_checks_the_synthetic_batch_size():
     with pytest.raises(ConfigError, match="pretrain_batch_size.*limit"):
-        SurrogateConfig(synthetic_every=1, pretrain_n_vars=(3, 200), pretrain_batch_size=4096)
-    SurrogateConfig(synthetic_every=0, pretrain_n_vars=(3, 200), pretrain_batch_size=4096)
+        SurrogateTrainingConfig(synthetic_every=1, pretrain_n_vars=(3, 200),
+                                pretrain_batch_size=4096)
+    SurrogateTrainingConfig(synthetic_every=0, pretrain_n_vars=(3, 200), pretrain_batch_size=4096)
 
 
 def _pairs(n):
@@ -84,7 +85,7 @@ def _pairs(n):
 
 PAIRS_N_PAD = sur.bucket_n(16)  # the pairs' buffers hold 16 samples
 # 3 epochs of 2 batches: as many steps as MIXED, so both share one compiled training step
-TINY = SurrogateConfig(model_hidden_dim=8, model_n_layers=1, batch_size=2, max_epochs=3,
+TINY = SurrogateTrainingConfig(model_hidden_dim=8, model_n_layers=1, batch_size=2, max_epochs=3,
                        validation_frequency=1, early_stopping_patience=5, k_max=2,
                        pretrain_n_vars=(3, 4), pretrain_batch_size=2)
 MIXED = dataclasses.replace(TINY, max_epochs=2, synthetic_every=2)

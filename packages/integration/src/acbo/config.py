@@ -26,7 +26,7 @@ from acbo_expert.config import MAX_T
 from acbo_training import (
     DemonstrationConfig,
     PipelineConfig,
-    SurrogateConfig,
+    SurrogateTrainingConfig,
     TrainingConfig,
     apply_overrides,
     config_from_dict,
@@ -102,7 +102,7 @@ class ACBOConfig:
     training: TrainingConfig = TrainingConfig()
     demonstrations: DemonstrationConfig = DemonstrationConfig()
     expert: ParentScaleConfig = ParentScaleConfig()
-    surrogate: SurrogateConfig = SurrogateConfig()
+    surrogate: SurrogateTrainingConfig = SurrogateTrainingConfig()
     acquisition: aq.AcquisitionConfig = aq.AcquisitionConfig()
     online: OnlineConfig = OnlineConfig()
     decision: DecisionConfig = DecisionConfig()

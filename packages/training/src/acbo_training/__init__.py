@@ -31,7 +31,7 @@ from acbo_training.errors import (
     TaskFailedError,
 )
 from acbo_training.executors import EXECUTORS, run_tasks
-from acbo_training.loop import LoopResult, TrainingInterrupted, TrainState, run_training
+from acbo_training.loop import LoopResult, TrainingInterrupted, run_training
 from acbo_training.parallel import data_mesh, replicate, shard_batch
 from acbo_training.pipelines import (
     ACBOTrainingResult,
@@ -46,8 +46,8 @@ from acbo_training.pipelines import (
 )
 from acbo_training.runlog import RunLogger, machine_info
 from acbo_training.surrogate_pipeline import (
-    SurrogateConfig,
     SurrogateModelResult,
+    SurrogateTrainingConfig,
     SurrogateTrainingExample,
     evaluate_surrogate_pairs,
     expert_posterior_fn,
@@ -75,7 +75,7 @@ __all__ = [
     "TrainingConfig", "config_from_dict", "config_to_dict", "load_toml", "apply_overrides",
     "ConfigError", "CorruptShardError", "DatasetMismatchError", "TaskFailedError",
     "EXECUTORS", "run_tasks", "RunLogger", "machine_info",
-    "TrainState", "TrainingInterrupted", "LoopResult", "run_training",
+    "TrainingInterrupted", "LoopResult", "run_training",
     "data_mesh", "replicate", "shard_batch",
     "SCMDistribution", "DemonstrationSet", "generate_demonstrations", "load_demonstrations",
     "load_expert_trajectories", "result_to_record", "record_to_result", "run_shard",
@@ -85,7 +85,7 @@ __all__ = [
     "augment_expert_demonstrations", "relabel_trajectory", "graph_id",
     "AcquisitionTrainingExample", "AcquisitionModelResult", "extract_acquisition_training_data",
     "train_acquisition_with_expert_warmstart", "updates_to_reach", "split_by_graph",
-    "SurrogateConfig", "SurrogateTrainingExample", "SurrogateModelResult",
+    "SurrogateTrainingConfig", "SurrogateTrainingExample", "SurrogateModelResult",
     "extract_surrogate_training_data", "train_surrogate_with_expert_data",
     "evaluate_surrogate_pairs", "expert_posterior_fn",
     "PipelineConfig", "DemonstrationConfig", "load_pipeline_config", "generate_from_config",

@@ -23,17 +23,9 @@ from acbo_core import load_checkpoint, read_checkpoint_info, save_checkpoint
 from acbo_core.errors import ACBOError, CheckpointError
 from acbo_training.runlog import RunLogger
 
-__all__ = ["TrainState", "TrainingInterrupted", "LoopResult", "run_training"]
+__all__ = ["TrainingInterrupted", "LoopResult", "run_training"]
 
 _LOOP_FORMAT_VERSION = 1
-
-
-class TrainState(NamedTuple):
-    """A convenient training state; :func:`run_training` accepts any pytree of arrays."""
-
-    params: Any
-    opt_state: Any
-    step: Any  # scalar int32 array
 
 
 class TrainingInterrupted(ACBOError, KeyboardInterrupt):

@@ -37,8 +37,8 @@ from acbo_training.executors import EXECUTORS
 from acbo_training.runlog import RunLogger
 from acbo_training.surrogate_pipeline import (
     MAX_PARENT_SETS,
-    SurrogateConfig,
     SurrogateModelResult,
+    SurrogateTrainingConfig,
     check_surrogate_size,
     extract_surrogate_training_data,
     n_parent_sets,
@@ -92,7 +92,7 @@ def _sub(root: pathlib.Path | None, name: str) -> pathlib.Path | None:
 
 def train_surrogate_component(
     trajectories: Sequence[ExpertTrajectory],
-    config: SurrogateConfig | None = None,
+    config: SurrogateTrainingConfig | None = None,
     *,
     training_config: TrainingConfig | None = None,
     checkpoint_dir: str | pathlib.Path | None = None,
@@ -135,7 +135,7 @@ def train_acquisition_component(
 
 def train_complete_acbo_system(
     expert_trajectories: Sequence[ExpertTrajectory],
-    surrogate_config: SurrogateConfig | None = None,
+    surrogate_config: SurrogateTrainingConfig | None = None,
     acquisition_config: aq.AcquisitionConfig | None = None,
     training_config: TrainingConfig | None = None,
     *,
@@ -211,7 +211,7 @@ class DemonstrationConfig:
 
 
 def check_problem_size(where: str, d: int, expert: ParentScaleConfig,
-                       surrogate: SurrogateConfig, *, training: bool = True) -> None:
+                       surrogate: SurrogateTrainingConfig, *, training: bool = True) -> None:
     """Checks that problems of ``d`` variables fit the expert and the surrogate.
 
     Args:
@@ -261,7 +261,7 @@ class PipelineConfig:
     training: TrainingConfig = TrainingConfig()
     demonstrations: DemonstrationConfig = DemonstrationConfig()
     expert: ParentScaleConfig = ParentScaleConfig()
-    surrogate: SurrogateConfig = SurrogateConfig()
+    surrogate: SurrogateTrainingConfig = SurrogateTrainingConfig()
     acquisition: aq.AcquisitionConfig = aq.AcquisitionConfig()
 
     def __post_init__(self) -> None:

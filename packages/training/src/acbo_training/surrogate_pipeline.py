@@ -33,7 +33,7 @@ from acbo_training.runlog import RunLogger
 from acbo_training.trajectories import ExpertTrajectory
 
 __all__ = [
-    "SurrogateConfig",
+    "SurrogateTrainingConfig",
     "SurrogateTrainingExample",
     "SurrogateModelResult",
     "extract_surrogate_training_data",
@@ -76,8 +76,8 @@ def check_surrogate_size(where: str, d: int, k_max: int, *, k_key: str = "surrog
     Args:
       where, k_key, batch, rows_from: the keys ``d``, ``k_max``, ``batch_size`` and ``rows``
         come from, named in the messages.
-      head: prefix of the key that starts a message (``"SurrogateConfig."`` from a config's own
-        check, so that loading names the dotted key).
+      head: prefix of the key that starts a message (``"SurrogateTrainingConfig."`` from a
+        config's own check, so that loading names the dotted key).
 
     Raises:
       ConfigError: naming the keys and the limit.
@@ -103,7 +103,7 @@ def check_surrogate_size(where: str, d: int, k_max: int, *, k_key: str = "surrog
 
 
 @dataclasses.dataclass(frozen=True)
-class SurrogateConfig:
+class SurrogateTrainingConfig:
     """Configuration of surrogate training.
 
     Attributes:
@@ -163,8 +163,8 @@ class SurrogateConfig:
         check_number(self, "kl_weight", 0.0)
         check_number(self, "truth_weight", 0.0)
         if self.kl_weight == 0 and self.truth_weight == 0:
-            raise ConfigError("SurrogateConfig.kl_weight and truth_weight are both 0, so the "
-                              "loss would be 0")
+            raise ConfigError("SurrogateTrainingConfig.kl_weight and truth_weight are both 0, "
+                              "so the loss would be 0")
         check_int(self, "pretrain_steps", 0)
         check_range(self, "pretrain_n_vars", 2, MAX_N_VARS, integer=True)
         check_int(self, "pretrain_batch_size", 1, MAX_BATCH)
@@ -175,7 +175,7 @@ class SurrogateConfig:
                                  k_key="k_max", batch="pretrain_batch_size",
                                  batch_size=self.pretrain_batch_size, rows=_PRETRAIN_ROWS,
                                  rows_from="the pre-training generator's largest bucket",
-                                 head="SurrogateConfig.")
+                                 head="SurrogateTrainingConfig.")
 
     def model_config(self) -> sur.SurrogateConfig:
         """The acbo-surrogate configuration for ``total_steps`` set later."""
@@ -303,7 +303,7 @@ def evaluate_surrogate_pairs(result_model: sur.SurrogateConfig, params: hk.Param
     return metrics, expert_time / max(sur_time, 1e-12)
 
 
-def _synthetic_generator(scfg: SurrogateConfig) -> sur.GeneratorConfig:
+def _synthetic_generator(scfg: SurrogateTrainingConfig) -> sur.GeneratorConfig:
     """The random SCMs of ground-truth batches (pre-training, and mixed into the pairs)."""
     return sur.GeneratorConfig(batch_size=scfg.pretrain_batch_size,
                                d_range=scfg.pretrain_n_vars, er_degree=scfg.pretrain_er_degree,
@@ -328,7 +328,7 @@ def _mixed_steps(expert_steps: int, every: int) -> int:
     return expert_steps + (-(-expert_steps // every) if every else 0)
 
 
-def _pretrain(scfg: SurrogateConfig, model: sur.SurrogateConfig, tcfg: TrainingConfig,
+def _pretrain(scfg: SurrogateTrainingConfig, model: sur.SurrogateConfig, tcfg: TrainingConfig,
               key: jax.Array, checkpoint_dir: str | pathlib.Path | None, logger: RunLogger
               ) -> hk.Params:
     """Ground-truth pre-training on random SCMs (resumable like every training phase)."""
@@ -359,7 +359,7 @@ def _pretrain(scfg: SurrogateConfig, model: sur.SurrogateConfig, tcfg: TrainingC
 
 def train_surrogate_with_expert_data(
     training_examples: Sequence[SurrogateTrainingExample],
-    surrogate_config: SurrogateConfig | None = None,
+    surrogate_config: SurrogateTrainingConfig | None = None,
     training_config: TrainingConfig | None = None,
     *,
     validation_examples: Sequence[SurrogateTrainingExample] | None = None,
@@ -392,7 +392,7 @@ def train_surrogate_with_expert_data(
     """
     if not training_examples:
         raise ShapeMismatchError("surrogate training needs at least one example")
-    scfg = surrogate_config or SurrogateConfig()
+    scfg = surrogate_config or SurrogateTrainingConfig()
     tcfg = training_config or TrainingConfig()
     logger = logger or RunLogger(level=tcfg.log_level, progress=False)
     val_pairs = list(validation_examples or training_examples)
