@@ -53,3 +53,40 @@ def test_declared_dependencies_match_the_imports(pyproject):
     # jaxlib is jax's compiled half, declared beside jax by the kernel package on purpose.
     unused = declared - imported - {"jaxlib"}
     assert not unused, f"{project['name']} declares {sorted(unused)} and never imports them"
+
+
+def _module_graph(package: pathlib.Path, name: str) -> dict[str, set[str]]:
+    """Module -> the modules of the same package it imports (anywhere in the file)."""
+    graph: dict[str, set[str]] = {}
+    for file in package.glob("*.py"):
+        deps = graph.setdefault(file.stem, set())
+        for node in ast.walk(ast.parse(file.read_text(), str(file))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                parts = node.module.split(".")
+                if parts[0] == name and len(parts) > 1:
+                    deps.add(parts[1])
+    return graph
+
+
+SOURCE_PACKAGES = sorted(p for p in ROOT.glob("packages/*/src/*") if (p / "__init__.py").exists())
+
+
+@pytest.mark.parametrize("package", SOURCE_PACKAGES, ids=lambda p: p.name)
+def test_no_import_cycle_between_the_modules_of_a_package(package):
+    # A function-level import that works around a cycle counts: the modules are still tangled.
+    graph = _module_graph(package, package.name)
+    graph.pop("__init__", None)
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        if module in path:
+            cycle = path[path.index(module):] + [module]
+            pytest.fail(f"{package.name} has an import cycle: {' -> '.join(cycle)}")
+        if module in done or module not in graph:
+            return
+        for dep in sorted(graph[module]):
+            visit(dep, [*path, module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])

@@ -32,6 +32,18 @@ from acbo_core.generators import (
     star_scm,
     toy_graph_scm,
 )
+from acbo_core.graph import (
+    get_ancestors,
+    get_children,
+    get_descendants,
+    get_parents,
+    intervenable_variables,
+    intervention_range,
+    is_linear_scm,
+    linear_coefficients,
+    topological_order,
+    true_parents,
+)
 from acbo_core.interventions import (
     Sample,
     create_perfect_intervention,
@@ -59,19 +71,7 @@ from acbo_core.sampling import (
     target_interventional_mean,
     target_moments,
 )
-from acbo_core.scm import (
-    create_scm,
-    get_ancestors,
-    get_children,
-    get_descendants,
-    get_parents,
-    intervenable_variables,
-    intervention_range,
-    is_linear_scm,
-    linear_coefficients,
-    topological_order,
-    true_parents,
-)
+from acbo_core.scm import create_scm
 from acbo_core.serialization import (
     SCHEMA_VERSION,
     buffer_from_json,

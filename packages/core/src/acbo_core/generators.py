@@ -22,13 +22,14 @@ import pyrsistent as pyr
 
 from acbo_core._keys import numpy_rng
 from acbo_core.errors import GraphGenerationError
+from acbo_core.graph import _topological_order
 from acbo_core.mechanisms import (
     fourier_mechanism,
     linear_mechanism,
     named_mechanism,
     random_fourier_arrays,
 )
-from acbo_core.scm import _topological_order, create_scm
+from acbo_core.scm import create_scm
 
 __all__ = [
     "erdos_renyi_scm",

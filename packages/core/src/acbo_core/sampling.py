@@ -35,9 +35,9 @@ from acbo_core.errors import (
     UnknownVariableError,
     UnsupportedMechanismError,
 )
+from acbo_core.graph import is_linear_scm, linear_coefficients, topological_order
 from acbo_core.interventions import validate_intervention
 from acbo_core.mechanisms import evaluate_mechanism
-from acbo_core.scm import is_linear_scm, linear_coefficients, topological_order
 
 __all__ = [
     "sample_observational",
