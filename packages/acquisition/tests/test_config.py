@@ -13,9 +13,10 @@ def test_defaults_follow_the_plan():
     grpo = aq.GRPOConfig()
     assert (grpo.group_size, grpo.learning_rate, grpo.clip_epsilon) == (64, 3e-4, 0.2)
     cfg = aq.AcquisitionConfig()
-    assert (cfg.policy_hidden_dim, cfg.policy_n_layers, cfg.grpo_group_size,
-            cfg.grpo_learning_rate, cfg.max_grpo_epochs) == (128, 4, 64, 3e-4, 50)
-    assert cfg.imitation_config is cfg.imitation
+    assert (cfg.policy.hidden_dim, cfg.policy.n_layers, cfg.max_grpo_epochs) == (128, 4, 50)
+    # an epoch is ceil(P / batch_size) updates
+    small = aq.AcquisitionConfig(grpo=aq.GRPOConfig(batch_size=8), max_grpo_epochs=2)
+    assert [small.grpo_updates(p) for p in (1, 8, 9, 24)] == [2, 2, 4, 6]
     hash(cfg)  # static argument of the jitted steps
 
 

@@ -102,3 +102,13 @@ def test_grpo_trains_on_nonlinear_examples(trajectories):
     # ceil(6 / batch_size 4) = 2 updates per epoch: the nonlinear examples are GRPO problems
     assert len(res.grpo_history) == 2 and len(res.convergence) == 3
     assert np.isfinite(res.validation_metrics["normalised_reward"])
+
+
+def test_nothing_to_train_is_a_config_error(trajectories):
+    from acbo_core.errors import ConfigError
+
+    ex = extract_acquisition_training_data(trajectories)[:2]
+    idle = aq.AcquisitionConfig(policy=POLICY.policy, max_grpo_epochs=0,
+                                imitation=aq.ImitationConfig(use_behavioral_cloning=False))
+    with pytest.raises(ConfigError, match="nothing to train"):
+        train_acquisition_with_expert_warmstart(ex, idle, key=jax.random.key(0))

@@ -6,9 +6,10 @@ over them and outputs a categorical over the intervenable variables, a categoric
 equally spaced values in each variable's range, and a state value. :func:`select_intervention`
 turns that into a perfect intervention. Training: behavioural cloning of the expert's
 (state -> action) pairs (:func:`train_bc`), then GRPO on simulated SCMs, linear
-or not (:func:`train_grpo`), warm-started from the cloned policy or cold-started
-(:func:`train_acquisition`). Steps are pure and jit-compiled; states are resumable through
-acbo-core checkpoints (:func:`save_training_state`).
+or not (:func:`train_grpo`), warm-started from the cloned policy (``init_grpo(params=...)``)
+or cold-started; acbo-training orchestrates both with checkpoints and validation. Steps are
+pure and jit-compiled; states are resumable through acbo-core checkpoints
+(:func:`save_training_state`).
 
     import acbo_acquisition as aq
     params = aq.init_policy_params(jax.random.key(0), aq.PolicyConfig())
@@ -87,7 +88,6 @@ from acbo_acquisition.simulator import (
     stack_tables,
     value_grid,
 )
-from acbo_acquisition.train import AcquisitionResult, train_acquisition
 
 __version__ = "0.1.0"
 
@@ -112,8 +112,6 @@ __all__ = [
     "GRPOProblems", "GRPOState", "Rollout", "PosteriorUpdate", "make_grpo_problems",
     "init_grpo", "grpo_rollout", "grpo_update", "grpo_step", "group_advantages",
     "grpo_loss_terms", "train_grpo", "expected_rewards", "check_problems",
-    # the whole recipe
-    "AcquisitionResult", "train_acquisition",
     # checkpoints
     "save_policy", "load_policy", "save_training_state", "load_training_state", "POLICY_KIND",
     "FORMAT_VERSION",

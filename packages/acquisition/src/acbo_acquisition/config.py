@@ -175,18 +175,14 @@ class GRPOConfig:
 
 @dataclasses.dataclass(frozen=True)
 class AcquisitionConfig:
-    """Everything :func:`~acbo_acquisition.train_acquisition` needs.
-
-    The plan's flat names are read-only aliases: ``policy_hidden_dim`` (``policy.hidden_dim``),
-    ``policy_n_layers`` (``policy.n_layers``), ``grpo_group_size`` (``grpo.group_size``),
-    ``grpo_learning_rate`` (``grpo.learning_rate``), ``imitation_config`` (``imitation``).
+    """The policy and its training: behavioural cloning, then GRPO (orchestrated, with
+    checkpoints, by ``acbo_training.train_acquisition_with_expert_warmstart``).
 
     Attributes:
       policy: the network.
       grpo: GRPO.
       imitation: behavioural cloning and warm start.
-      max_grpo_epochs: GRPO passes over the training states (``ceil(P / batch_size)`` updates
-        each).
+      max_grpo_epochs: GRPO passes over the training states (:meth:`grpo_updates`).
     """
 
     policy: PolicyConfig = PolicyConfig()
@@ -204,25 +200,10 @@ class AcquisitionConfig:
             raise ConfigError(f"AcquisitionConfig.max_grpo_epochs must be an int >= 0, got "
                               f"{self.max_grpo_epochs!r}")
 
-    @property
-    def policy_hidden_dim(self) -> int:
-        return self.policy.hidden_dim
-
-    @property
-    def policy_n_layers(self) -> int:
-        return self.policy.n_layers
-
-    @property
-    def grpo_group_size(self) -> int:
-        return self.grpo.group_size
-
-    @property
-    def grpo_learning_rate(self) -> float:
-        return self.grpo.learning_rate
-
-    @property
-    def imitation_config(self) -> ImitationConfig:
-        return self.imitation
+    def grpo_updates(self, n_problems: int) -> int:
+        """GRPO updates for ``n_problems`` training states: ``max_grpo_epochs`` passes of
+        ``ceil(n_problems / grpo.batch_size)`` updates."""
+        return self.max_grpo_epochs * -(-int(n_problems) // self.grpo.batch_size)
 
 
 # Module-level defaults for keyword arguments (configs are immutable, so sharing them is safe).

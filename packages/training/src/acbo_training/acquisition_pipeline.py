@@ -210,7 +210,7 @@ def train_acquisition_with_expert_warmstart(
       validation_examples: held-out examples for agreement and the convergence curves
         (default: the training examples).
       compare_cold_start: also run GRPO from a fresh initialisation.
-      n_grpo_updates: GRPO updates (default ``max_grpo_epochs * ceil(P / batch_size)``).
+      n_grpo_updates: GRPO updates (default: ``acquisition_config.grpo_updates(P)``).
       eval_every: GRPO updates between evaluations of the expected reward.
       convergence_level: normalised reward whose first crossing counts as converged.
       checkpoint_dir: resumable checkpoints of each phase go below it.
@@ -275,8 +275,7 @@ def train_acquisition_with_expert_warmstart(
     curve: list[tuple[int, float]] = []
     cold: list[tuple[int, float]] | None = None
     if cfg.max_grpo_epochs > 0:
-        n_problems = int(train_problems.expert_variable.shape[0])
-        n_updates = (cfg.max_grpo_epochs * -(-n_problems // cfg.grpo.batch_size)
+        n_updates = (cfg.grpo_updates(train_problems.expert_variable.shape[0])
                      if n_grpo_updates is None else n_grpo_updates)
         params, grpo_history, curve = _grpo(
             start, k_warm, train_problems, val_problems, cfg, n_updates, eval_every,
