@@ -82,3 +82,13 @@ def test_acquisition_state_history():
     with pytest.raises(errors.InvalidStateError, match="not finite"):
         ac.create_acquisition_state(_buffer(), post, intervention_ranges=ranges,
                                     history=[("A", float("nan"), 1.0)])
+
+
+def test_kept_sets_prunes_most_probable_first_and_keeps_the_map_set():
+    probs = np.array([0.1, 0.5, 0.0, 0.5, 1e-6])
+    assert ac.kept_sets(probs, 0.05).tolist() == [1, 3, 0]  # ties in table order
+    assert ac.kept_sets(probs, 0.0).tolist() == [1, 3, 0, 4]  # impossible sets never kept
+    assert ac.kept_sets(probs, 0.9).tolist() == [1]  # none passes: the MAP set alone
+    keep = ac.kept_sets(probs, 0.05)
+    post = ac.ParentSetPosterior("Y", [frozenset({f"X{i}"}) for i in keep], probs[keep])
+    np.testing.assert_allclose(post.probs, [0.5 / 1.1, 0.5 / 1.1, 0.1 / 1.1])

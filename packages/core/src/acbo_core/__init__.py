@@ -60,7 +60,7 @@ from acbo_core.mechanisms import (
     named_mechanism,
     random_fourier_mechanism,
 )
-from acbo_core.posterior import ParentSetPosterior
+from acbo_core.posterior import ParentSetPosterior, kept_sets
 from acbo_core.sampling import (
     default_intervention_ranges,
     exact_interventional_mean,
@@ -118,7 +118,8 @@ __all__ = [
     "Sample", "create_sample", "create_perfect_intervention", "validate_intervention",
     "intervention_targets", "intervention_values",
     "ExperienceBuffer", "BufferArrays", "create_buffer", "standardisation", "STD_FLOOR",
-    "ParentSetPosterior", "AcquisitionState", "create_acquisition_state", "best_target_value",
+    "ParentSetPosterior", "kept_sets", "AcquisitionState", "create_acquisition_state",
+    "best_target_value",
     # files
     "CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint_info",
     "write_directory", "write_file", "save_json", "dumps_json", "json_number", "claim_directory",

@@ -10,7 +10,23 @@ import pyrsistent as pyr
 
 from acbo_core.errors import InvalidPosteriorError, ShapeMismatchError
 
-__all__ = ["ParentSetPosterior"]
+__all__ = ["ParentSetPosterior", "kept_sets"]
+
+
+def kept_sets(probs: Sequence[float] | np.ndarray, threshold: float) -> np.ndarray:
+    """Which candidate sets a pruned posterior keeps, most probable first.
+
+    Every set with probability ``>= threshold`` (and above 0), or the most probable set alone
+    where none passes; ties keep table order, so the result never depends on hashing. Pass
+    ``probs[kept]`` to :class:`ParentSetPosterior`, which renormalises them.
+
+    Returns:
+      ``[K']`` int indices into ``probs``.
+    """
+    probs = np.asarray(probs, np.float64).reshape(-1)
+    order = np.argsort(-probs, kind="stable")
+    keep = order[(probs[order] >= threshold) & (probs[order] > 0)]
+    return keep if keep.size else order[:1]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -28,7 +28,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 import acbo_kernels
-from acbo_core import ExperienceBuffer, ParentSetPosterior, standardisation
+from acbo_core import ExperienceBuffer, ParentSetPosterior, kept_sets, standardisation
 from acbo_core.errors import ShapeMismatchError, UnknownVariableError
 from acbo_expert._rng import host_rng
 from acbo_expert.config import InvalidConfigError, ParentScaleConfig
@@ -129,13 +129,10 @@ def prune(model: ParentSetModel, logw: np.ndarray, threshold: float
       broken by table order, so the result does not depend on hashing.
     """
     probs = np.exp(logw)
-    order = np.argsort(-probs, kind="stable")
-    keep = order[probs[order] >= threshold]
-    if keep.size == 0:
-        keep = order[:1]
+    keep = kept_sets(probs, threshold)
     names = model.set_names
     post = ParentSetPosterior(model.variables[model.target], tuple(names[i] for i in keep),
-                              probs[keep] / probs[keep].sum())
+                              probs[keep])
     return keep, post
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 import acbo_kernels
-from acbo_core import ExperienceBuffer, ParentSetPosterior
+from acbo_core import ExperienceBuffer, ParentSetPosterior, kept_sets
 from acbo_core.errors import NonFiniteDataError, ShapeMismatchError
 from acbo_surrogate.config import ModelConfig, bucket_d, bucket_n
 from acbo_surrogate.model import forward_fn
@@ -111,12 +111,9 @@ def _posterior(target: str, names: Sequence[str], table: np.ndarray, rows: np.nd
                log_q: np.ndarray, prune_threshold: float) -> ParentSetPosterior:
     """A posterior over ``rows`` (most probable first) with probability >= the threshold."""
     probs = np.exp(np.asarray(log_q, np.float64))
-    keep = np.flatnonzero((probs >= prune_threshold) & (probs > 0))
-    keep = keep[np.argsort(-probs[keep], kind="stable")]
-    if keep.size == 0:
-        keep = np.asarray([int(np.argmax(probs))])
+    keep = kept_sets(probs, prune_threshold)
     sets = tuple(frozenset(names[i] for i in table[r] if i >= 0) for r in rows[keep])
-    return ParentSetPosterior(target, sets, probs[keep] / probs[keep].sum())
+    return ParentSetPosterior(target, sets, probs[keep])
 
 
 def predict_posterior(
