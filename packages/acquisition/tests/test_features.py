@@ -7,6 +7,8 @@ import acbo_acquisition as aq
 import acbo_core as ac
 from acbo_core import errors
 
+F = aq.Feature  # the token's columns by name
+
 
 def _rebuilt(state, values, variables, ranges, *, minimize=None, target=None):
     """The same data under another column order / units, as a new state."""
@@ -29,14 +31,15 @@ def test_shapes_and_masks(small_state):
     x = aq.encode_state(small_state)
     d = len(small_state.buffer.variables)
     assert x.features.shape == (d, aq.N_FEATURES) and x.features.dtype == np.float32
+    assert aq.N_FEATURES == len(F) == 23 and [int(f) for f in F] == list(range(23))
     t = small_state.buffer.variables.index(small_state.target)
-    assert x.features[t, 0] == 1 and x.features[:, 0].sum() == 1
+    assert x.features[t, F.IS_TARGET] == 1 and x.features[:, F.IS_TARGET].sum() == 1
     assert not x.intervenable[t] and x.intervenable.sum() == len(small_state.intervenable)
     for var, (lo, hi) in small_state.intervention_ranges.items():
         j = small_state.buffer.variables.index(var)
         assert x.lo[j] == pytest.approx(lo) and x.hi[j] == pytest.approx(hi)
     marg = small_state.posterior.marginal_parent_probs(small_state.buffer.variables)
-    np.testing.assert_allclose(x.features[:, 2], [marg[v] for v in small_state.buffer.variables],
+    np.testing.assert_allclose(x.features[:, F.PARENT_PROB], [marg[v] for v in small_state.buffer.variables],
                                rtol=1e-6)
     assert np.isfinite(x.features).all()
 
@@ -46,15 +49,16 @@ def test_intervention_summaries(small_state):
     hist = small_state.buffer.interventions()
     last = next(iter(hist[-1][0]["targets"]))
     j = small_state.buffer.variables.index(last)
-    assert x.features[j, 17] == 1 and x.features[:, 17].sum() == 1
+    last_col = x.features[:, F.LAST_INTERVENED]
+    assert last_col[j] == 1 and last_col.sum() == 1
     counts = {}
     for iv, n in hist:
         for v in iv["targets"]:
             counts[v] = counts.get(v, 0) + n
     for v, n in counts.items():
-        assert x.features[small_state.buffer.variables.index(v), 10] == \
+        assert x.features[small_state.buffer.variables.index(v), F.LOG_N_INTERVENED] == \
             pytest.approx(math.log1p(n))
-    assert x.features[0, 20] == pytest.approx(math.log1p(small_state.step))
+    assert x.features[0, F.LOG_STEP] == pytest.approx(math.log1p(small_state.step))
 
 
 def test_features_do_not_depend_on_units(small_state):

@@ -37,6 +37,7 @@ from acbo_acquisition.distribution import (
 from acbo_acquisition.errors import ConfigError
 from acbo_acquisition.features import (
     N_FEATURES,
+    Feature,
     PolicyInputs,
     check_state,
     encode_state,
@@ -95,7 +96,7 @@ __all__ = [
     # configuration and errors
     "PolicyConfig", "ImitationConfig", "GRPOConfig", "AcquisitionConfig", "ConfigError",
     # state encoding and the network
-    "N_FEATURES", "PolicyInputs", "encode_state", "stack_inputs", "check_state",
+    "Feature", "N_FEATURES", "PolicyInputs", "encode_state", "stack_inputs", "check_state",
     "AcquisitionPolicyNetwork", "PolicyOutputs", "make_policy", "NEG_INF",
     # the action distribution
     "log_prob", "entropy", "action_probs", "sample_actions", "mode_action", "bin_values",

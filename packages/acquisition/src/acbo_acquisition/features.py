@@ -6,7 +6,7 @@ better" everywhere and a trained policy transfers across SCMs of different scale
 Nothing in a token depends on the variable's name or position, which keeps the network
 permutation-equivariant.
 
-Per-variable features (index: meaning):
+Per-variable features (index, :class:`Feature` name: meaning):
 
  0 is the target                        12 best target (std.) among its interventions - best
  1 may be intervened on                 13 where in its range that best was found, in [-1, 1]
@@ -33,6 +33,7 @@ Glossary of shape letters: N rows of data, d variables (D after padding), F feat
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -48,9 +49,37 @@ from acbo_core.errors import (
     UnknownVariableError,
 )
 
-__all__ = ["N_FEATURES", "PolicyInputs", "encode_state", "stack_inputs", "check_state"]
+__all__ = ["Feature", "N_FEATURES", "PolicyInputs", "encode_state", "stack_inputs", "check_state"]
 
-N_FEATURES = 23
+class Feature(enum.IntEnum):
+    """The columns of a token (the module docstring says what each one is)."""
+
+    IS_TARGET = 0
+    INTERVENABLE = 1
+    PARENT_PROB = 2
+    OBS_CORRELATION = 3
+    SLOPE = 4
+    SLOPE_STD = 5
+    RANGE_LOW = 6
+    RANGE_HIGH = 7
+    GAIN_LOW = 8
+    GAIN_HIGH = 9
+    LOG_N_INTERVENED = 10
+    MEAN_OUTCOME = 11
+    BEST_OUTCOME = 12
+    BEST_POSITION = 13
+    INT_SLOPE = 14
+    INT_GAIN_LOW = 15
+    INT_GAIN_HIGH = 16
+    LAST_INTERVENED = 17
+    LAST_POSITION = 18
+    BEST_VALUE = 19
+    LOG_STEP = 20
+    POSTERIOR_ENTROPY = 21
+    LOG_N_INTERVENTIONAL = 22
+
+
+N_FEATURES = len(Feature)
 _CLIP = 10.0
 _RIDGE = 1e-3
 _MIN_SET_PROB = 1e-4
@@ -139,22 +168,24 @@ def encode_state(state: AcquisitionState) -> PolicyInputs:
     y = sign * z[:, t]  # [N] standardised target, lower is better
     best = sign * (state.best_value - mu[t]) / sd[t]
 
+    F = Feature
     feats = np.zeros((d, N_FEATURES))
-    feats[t, 0] = 1.0
+    feats[t, F.IS_TARGET] = 1.0
     intervenable = np.zeros(d, bool)
     lo = np.zeros(d)
     hi = np.ones(d)
     for var, (a, b) in state.intervention_ranges.items():
         j = index[var]
         intervenable[j], lo[j], hi[j] = True, a, b
-    feats[:, 1] = intervenable
+    feats[:, F.INTERVENABLE] = intervenable
     marginals = state.posterior.marginal_parent_probs(variables)
-    feats[:, 2] = [marginals[v] for v in variables]
+    feats[:, F.PARENT_PROB] = [marginals[v] for v in variables]
 
     zo = z[obs] if obs.sum() >= 2 else z
     yo = sign * zo[:, t]
-    feats[:, 3] = (zo * yo[:, None]).mean(axis=0) / np.maximum(zo.std(axis=0) * yo.std(), STD_FLOOR)
-    feats[t, 3] = 0.0
+    feats[:, F.OBS_CORRELATION] = ((zo * yo[:, None]).mean(axis=0)
+                                   / np.maximum(zo.std(axis=0) * yo.std(), STD_FLOOR))
+    feats[t, F.OBS_CORRELATION] = 0.0
 
     # Posterior-weighted regression of the target on each candidate set (sufficient statistics
     # once, then one small solve per set).
@@ -176,12 +207,12 @@ def encode_state(state: AcquisitionState) -> PolicyInputs:
         w = np.asarray(probs)[:, None]
         np.add.at(slope, idx, w * beta)
         np.add.at(slope_sq, idx, w * beta**2)
-    feats[:, 4] = slope
-    feats[:, 5] = np.sqrt(np.maximum(slope_sq - slope**2, 0.0))
+    feats[:, F.SLOPE] = slope
+    feats[:, F.SLOPE_STD] = np.sqrt(np.maximum(slope_sq - slope**2, 0.0))
     lo_z, hi_z = (lo - mu) / sd, (hi - mu) / sd
-    feats[:, 6], feats[:, 7] = lo_z * intervenable, hi_z * intervenable
-    feats[:, 8] = (best - slope * lo_z) * intervenable
-    feats[:, 9] = (best - slope * hi_z) * intervenable
+    feats[:, F.RANGE_LOW], feats[:, F.RANGE_HIGH] = lo_z * intervenable, hi_z * intervenable
+    feats[:, F.GAIN_LOW] = (best - slope * lo_z) * intervenable
+    feats[:, F.GAIN_HIGH] = (best - slope * hi_z) * intervenable
 
     for j in map(int, np.flatnonzero(intervenable)):
         r = mask[:, j]
@@ -189,32 +220,33 @@ def encode_state(state: AcquisitionState) -> PolicyInputs:
         if n_j == 0:
             continue
         yj, xj = y[r], z[r, j]
-        feats[j, 10] = math.log1p(n_j)
-        feats[j, 11] = yj.mean() - best
+        feats[j, F.LOG_N_INTERVENED] = math.log1p(n_j)
+        feats[j, F.MEAN_OUTCOME] = yj.mean() - best
         k = int(np.argmin(yj))
-        feats[j, 12] = yj[k] - best
-        feats[j, 13] = _position(values[r][k, j], lo[j], hi[j])
+        feats[j, F.BEST_OUTCOME] = yj[k] - best
+        feats[j, F.BEST_POSITION] = _position(values[r][k, j], lo[j], hi[j])
         int_slope = 0.0
         if n_j >= 2 and np.ptp(xj) > 1e-6:
             xc = xj - xj.mean()
             int_slope = float(xc @ (yj - yj.mean()) / (xc @ xc))
-        feats[j, 14] = int_slope
-        feats[j, 15] = best - (yj.mean() + int_slope * (lo_z[j] - xj.mean()))
-        feats[j, 16] = best - (yj.mean() + int_slope * (hi_z[j] - xj.mean()))
+        feats[j, F.INT_SLOPE] = int_slope
+        feats[j, F.INT_GAIN_LOW] = best - (yj.mean() + int_slope * (lo_z[j] - xj.mean()))
+        feats[j, F.INT_GAIN_HIGH] = best - (yj.mean() + int_slope * (hi_z[j] - xj.mean()))
 
     history = state.buffer.interventions()
     if history:
         last = history[-1][0]
         for var, val in last["values"].items():
             j = index[var]
-            feats[j, 17] = 1.0
+            feats[j, F.LAST_INTERVENED] = 1.0
             if intervenable[j]:
-                feats[j, 18] = _position(val, lo[j], hi[j])
+                feats[j, F.LAST_POSITION] = _position(val, lo[j], hi[j])
     n_sets = len(state.posterior)
-    feats[:, 19] = best
-    feats[:, 20] = math.log1p(state.step)
-    feats[:, 21] = state.posterior.entropy() / math.log(n_sets) if n_sets > 1 else 0.0
-    feats[:, 22] = math.log1p(int((~obs).sum()))
+    feats[:, F.BEST_VALUE] = best
+    feats[:, F.LOG_STEP] = math.log1p(state.step)
+    feats[:, F.POSTERIOR_ENTROPY] = (state.posterior.entropy() / math.log(n_sets) if n_sets > 1
+                                     else 0.0)
+    feats[:, F.LOG_N_INTERVENTIONAL] = math.log1p(int((~obs).sum()))
     feats = np.clip(np.nan_to_num(feats), -_CLIP, _CLIP)
     return PolicyInputs(feats.astype(np.float32), np.ones(d, bool), intervenable,
                         lo.astype(np.float32), hi.astype(np.float32))
