@@ -39,8 +39,8 @@ def test_shapes_and_masks(small_state):
         j = small_state.buffer.variables.index(var)
         assert x.lo[j] == pytest.approx(lo) and x.hi[j] == pytest.approx(hi)
     marg = small_state.posterior.marginal_parent_probs(small_state.buffer.variables)
-    np.testing.assert_allclose(x.features[:, F.PARENT_PROB], [marg[v] for v in small_state.buffer.variables],
-                               rtol=1e-6)
+    np.testing.assert_allclose(x.features[:, F.PARENT_PROB],
+                               [marg[v] for v in small_state.buffer.variables], rtol=1e-6)
     assert np.isfinite(x.features).all()
 
 
