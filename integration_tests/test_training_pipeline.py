@@ -11,11 +11,11 @@ from acbo_training import (
     SCMDistribution,
     SurrogateTrainingConfig,
     TrainingConfig,
-    augment_expert_demonstrations,
     generate_demonstrations,
     load_expert_trajectories,
-    train_complete_acbo_system,
-    validate_demonstration_quality,
+    train_acquisition_component,
+    train_surrogate_component,
+    train_validation_split,
     validate_trajectory_consistency,
 )
 
@@ -26,7 +26,7 @@ TINY_POLICY = aq.AcquisitionConfig(
     grpo=aq.GRPOConfig(group_size=4, batch_size=4),
     imitation=aq.ImitationConfig(imitation_epochs=2, batch_size=8), max_grpo_epochs=1)
 TINY_SURROGATE = SurrogateTrainingConfig(model_hidden_dim=16, model_n_layers=1, batch_size=8,
-                                 max_epochs=2, validation_frequency=1)
+                                         max_epochs=2, validation_frequency=1)
 
 
 def test_demonstrations_to_trained_components(tmp_path):
@@ -36,19 +36,16 @@ def test_demonstrations_to_trained_components(tmp_path):
     trajectories = load_expert_trajectories(tmp_path / "demos")
     assert len(trajectories) == 4
     assert all(validate_trajectory_consistency(t, raise_on_error=True) for t in trajectories)
-    kept = validate_demonstration_quality(trajectories, min_trajectory_length=3,
-                                          max_posterior_entropy=50.0)
-    augmented = augment_expert_demonstrations(kept, augmentation_factor=2, key=jax.random.key(1))
-    assert len(augmented) == 8
-    result = train_complete_acbo_system(
-        augmented, TINY_SURROGATE, TINY_POLICY,
-        TrainingConfig(validation_split=0.25, random_seed=3, checkpoint_frequency=2),
-        output_dir=tmp_path / "ckpt")
-    assert not set(result.train_ids) & set(result.validation_ids)
-    sur = result.surrogate
+    tcfg = TrainingConfig(validation_split=0.25, random_seed=3, checkpoint_frequency=2)
+    train, val = train_validation_split(trajectories, tcfg)
+    assert len(train) == 3 and len(val) == 1  # split by graph, once, the same for both
+    sur = train_surrogate_component(trajectories, TINY_SURROGATE, training_config=tcfg,
+                                    checkpoint_dir=tmp_path / "ckpt" / "surrogate")
+    acq = train_acquisition_component(trajectories, sur, TINY_POLICY, training_config=tcfg,
+                                      compare_cold_start=True,
+                                      checkpoint_dir=tmp_path / "ckpt" / "acquisition")
     assert sur.training_history["step"][-1] > 0 and "val_loss" in sur.training_history
     assert 0.0 <= sur.validation_metrics["f1"] <= 1.0 and sur.speedup_estimate > 0
-    acq = result.acquisition
     assert acq.bc_history and acq.grpo_history and acq.cold_start_convergence
     assert 0.0 <= acq.validation_metrics["bc_agreement"] <= 1.0
     assert all(math.isfinite(v) for _, v in acq.convergence)

@@ -18,12 +18,9 @@ from acbo_training.demonstrations import (
 from acbo_training.errors import DatasetMismatchError
 from acbo_training.trajectories import (
     InvalidTrajectoryError,
-    augment_expert_demonstrations,
     extract_expert_demonstrations,
     extract_expert_trajectory,
     graph_id,
-    relabel_trajectory,
-    validate_demonstration_quality,
     validate_trajectory_consistency,
 )
 
@@ -78,49 +75,12 @@ def test_tampered_trajectory_is_caught(runs):
         extract_expert_trajectory(res, runs[1][1])
 
 
-def test_augmented_trajectories_stay_valid(runs):
-    (res, *_), (scm, *_) = runs
-    traj = extract_expert_trajectory(res, scm)
-    out = augment_expert_demonstrations([traj], augmentation_factor=3, key=jax.random.key(4))
-    assert len(out) == 3 and out[0] is traj
-    for copy in out[1:]:
-        assert validate_trajectory_consistency(copy, raise_on_error=True)
-        assert copy.variable_order != traj.variable_order
-        np.testing.assert_allclose(sorted(copy.final_posterior.probs),
-                                   sorted(traj.final_posterior.probs))
-
-
-def test_relabelling_renames_model_data_and_beliefs_together(runs):
-    (res, *_), (scm, *_) = runs
-    traj = extract_expert_trajectory(res, scm)
-    mapping = {v: f"V{i}" for i, v in enumerate(reversed(traj.variable_order))}
-    order = sorted(mapping.values(), reverse=True)
-    new = relabel_trajectory(traj, mapping, order)
-    assert validate_trajectory_consistency(new, raise_on_error=True)
-    assert new.target_variable == mapping[traj.target_variable]
-    assert ac.true_parents(new.scm) == {mapping[v] for v in ac.true_parents(scm)}
-    old_vals = traj.steps[-1].buffer_state.to_arrays(traj.variable_order).values
-    new_vals = new.steps[-1].buffer_state.to_arrays([mapping[v] for v in traj.variable_order])
-    np.testing.assert_array_equal(new_vals.values, old_vals)
-    s = traj.steps[1].posterior.map_set()
-    assert new.steps[1].posterior.prob_of({mapping[v] for v in s}) == \
-        traj.steps[1].posterior.prob_of(s)
-    with pytest.raises(InvalidTrajectoryError, match="distinct"):
-        relabel_trajectory(traj, dict.fromkeys(traj.variable_order, "A"))
-
-
-def test_split_by_graph_and_quality_filter(runs):
+def test_split_by_graph(runs):
     results, scms = runs
     train, val = extract_expert_demonstrations(results, scms, validation_split=0.34,
                                                key=jax.random.key(0))
     assert len(train) + len(val) == 4 and val
     assert not {graph_id(t.scm) for t in train} & {graph_id(t.scm) for t in val}
-    kept = validate_demonstration_quality(train + val, min_trajectory_length=3,
-                                          max_posterior_entropy=100.0)
-    assert len(kept) == 4
-    assert validate_demonstration_quality(train + val, min_trajectory_length=4) == []
-    assert validate_demonstration_quality(train + val, min_trajectory_length=1,
-                                          max_posterior_entropy=-1.0) == []
 
 
 def test_record_round_trip(runs):

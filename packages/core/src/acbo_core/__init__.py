@@ -48,7 +48,6 @@ from acbo_core.interventions import (
     Sample,
     create_perfect_intervention,
     create_sample,
-    intervention_targets,
     intervention_values,
     validate_intervention,
 )
@@ -58,7 +57,6 @@ from acbo_core.mechanisms import (
     fourier_mechanism,
     linear_mechanism,
     named_mechanism,
-    random_fourier_mechanism,
 )
 from acbo_core.posterior import ParentSetPosterior, kept_sets
 from acbo_core.sampling import (
@@ -105,7 +103,7 @@ __all__ = [
     "create_scm", "topological_order", "get_parents", "get_children", "get_ancestors",
     "get_descendants", "true_parents", "is_linear_scm", "linear_coefficients",
     "intervention_range", "intervenable_variables", "change_units",
-    "linear_mechanism", "fourier_mechanism", "random_fourier_mechanism", "named_mechanism",
+    "linear_mechanism", "fourier_mechanism", "named_mechanism",
     "NAMED_MECHANISMS", "evaluate_mechanism",
     # generators
     "erdos_renyi_scm", "scale_free_scm", "chain_scm", "fork_scm", "collider_scm", "star_scm",
@@ -116,7 +114,7 @@ __all__ = [
     "default_intervention_ranges", "intervention_arrays",
     # data
     "Sample", "create_sample", "create_perfect_intervention", "validate_intervention",
-    "intervention_targets", "intervention_values",
+    "intervention_values",
     "ExperienceBuffer", "BufferArrays", "create_buffer", "standardisation", "STD_FLOOR",
     "ParentSetPosterior", "kept_sets", "AcquisitionState", "create_acquisition_state",
     "best_target_value",

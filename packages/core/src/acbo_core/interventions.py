@@ -16,7 +16,6 @@ __all__ = [
     "create_sample",
     "create_perfect_intervention",
     "validate_intervention",
-    "intervention_targets",
     "intervention_values",
 ]
 
@@ -137,11 +136,6 @@ def validate_intervention(
             if t not in allowed:
                 raise InvalidInterventionError(f"variable {t!r} may not be intervened on")
     return pyr.pmap(intervention)
-
-
-def intervention_targets(intervention: Mapping[str, Any]) -> frozenset[str]:
-    """The variables an intervention sets."""
-    return frozenset(intervention["targets"])
 
 
 def intervention_values(intervention: Mapping[str, Any]) -> pyr.PMap:

@@ -23,13 +23,11 @@ import jax.numpy as jnp
 import numpy as np
 import pyrsistent as pyr
 
-from acbo_core._keys import numpy_rng
 from acbo_core.errors import InvalidMechanismError
 
 __all__ = [
     "linear_mechanism",
     "fourier_mechanism",
-    "random_fourier_mechanism",
     "named_mechanism",
     "NamedMechanism",
     "NAMED_MECHANISMS",
@@ -174,48 +172,6 @@ def fourier_mechanism(
         "noise_scale": noise_scale,
     })
     return validate_mechanism(mech)
-
-
-def random_fourier_mechanism(
-    parents: Sequence[str],
-    *,
-    key: jax.Array,
-    n_features: int = 32,
-    lengthscale: float = 1.5,
-    output_scale: float = 1.0,
-    intercept: float = 0.0,
-    noise_scale: float = 1.0,
-) -> pyr.PMap:
-    """A random function of the parents: an approximate sample of a GP with an RBF kernel.
-
-    ``f(x) = sum_m a_m cos(w_m . x + b_m)`` with ``w_m ~ N(0, I / lengthscale^2)``,
-    ``b_m ~ U(0, 2 pi)`` and ``a_m ~ N(0, 2 output_scale^2 / M)``, so that ``f`` has prior
-    variance ``output_scale^2``.
-
-    Args:
-      parents: parent names.
-      key: PRNG key.
-      n_features: number of random features M.
-      lengthscale: RBF length scale (in the parents' units).
-      output_scale: standard deviation of ``f``.
-      intercept: constant term.
-      noise_scale: standard deviation of the additive Gaussian noise.
-
-    Returns:
-      The mechanism as an immutable map.
-    """
-    if n_features < 1:
-        raise InvalidMechanismError(f"n_features must be >= 1, got {n_features}")
-    if lengthscale <= 0 or output_scale < 0:
-        raise InvalidMechanismError(
-            f"lengthscale must be > 0 and output_scale >= 0, got {lengthscale}, {output_scale}"
-        )
-    weights, phases, amplitudes = random_fourier_arrays(
-        numpy_rng(key), len(parents), n_features, lengthscale, output_scale
-    )
-    return fourier_mechanism(
-        parents, weights, phases, amplitudes, intercept=intercept, noise_scale=noise_scale
-    )
 
 
 def random_fourier_arrays(

@@ -15,7 +15,6 @@ Evaluation against per-graph PARENT_SCALE, random and oracle runs through one ha
 demonstrations, training, evaluation, report.
 """
 
-from acbo.benchmark import METHODS as BENCHMARK_METHODS
 from acbo.benchmark import BenchmarkConfig, run_benchmark
 from acbo.benchmark_families import FAMILIES, Family
 from acbo.benchmark_report import write_benchmark
@@ -67,7 +66,7 @@ __all__ = [
     "scenarios_from_trajectories", "system_fingerprint",
     "Criterion", "write_report", "read_report",
     "ACBOConfig", "EvaluationConfig", "load_config", "default_config_text",
-    "BenchmarkConfig", "run_benchmark", "write_benchmark", "BENCHMARK_METHODS", "FAMILIES",
+    "BenchmarkConfig", "run_benchmark", "write_benchmark", "FAMILIES",
     "Family", "Truth", "problem_truth", "true_means", "NETWORKS", "network_scm",
     "network_targets",
 ]

@@ -34,13 +34,11 @@ from acbo_training.executors import EXECUTORS, run_tasks
 from acbo_training.loop import LoopResult, TrainingInterrupted, run_training
 from acbo_training.parallel import data_mesh, replicate, shard_batch
 from acbo_training.pipelines import (
-    ACBOTrainingResult,
     DemonstrationConfig,
     PipelineConfig,
     generate_from_config,
     load_pipeline_config,
     train_acquisition_component,
-    train_complete_acbo_system,
     train_surrogate_component,
     train_validation_split,
 )
@@ -58,14 +56,11 @@ from acbo_training.trajectories import (
     ExpertTrajectory,
     InvalidTrajectoryError,
     TrajectoryStep,
-    augment_expert_demonstrations,
     extract_expert_demonstrations,
     extract_expert_trajectory,
     extract_multiple_trajectories,
     graph_id,
-    relabel_trajectory,
     split_by_graph,
-    validate_demonstration_quality,
     validate_trajectory_consistency,
 )
 
@@ -81,14 +76,13 @@ __all__ = [
     "load_expert_trajectories", "result_to_record", "record_to_result", "run_shard",
     "ExpertTrajectory", "TrajectoryStep", "InvalidTrajectoryError", "extract_expert_trajectory",
     "validate_trajectory_consistency", "extract_multiple_trajectories",
-    "extract_expert_demonstrations", "validate_demonstration_quality",
-    "augment_expert_demonstrations", "relabel_trajectory", "graph_id",
+    "extract_expert_demonstrations", "graph_id",
     "AcquisitionTrainingExample", "AcquisitionModelResult", "extract_acquisition_training_data",
     "train_acquisition_with_expert_warmstart", "updates_to_reach", "split_by_graph",
     "SurrogateTrainingConfig", "SurrogateTrainingExample", "SurrogateModelResult",
     "extract_surrogate_training_data", "train_surrogate_with_expert_data",
     "evaluate_surrogate_pairs", "expert_posterior_fn",
     "PipelineConfig", "DemonstrationConfig", "load_pipeline_config", "generate_from_config",
-    "ACBOTrainingResult", "train_validation_split",
-    "train_surrogate_component", "train_acquisition_component", "train_complete_acbo_system",
+    "train_validation_split",
+    "train_surrogate_component", "train_acquisition_component",
 ]

@@ -1,9 +1,10 @@
-"""Training each component, or the whole system, from expert trajectories.
+"""Training each component from expert trajectories, and the pipeline's configuration.
 
-``train_complete_acbo_system`` splits the trajectories by graph, trains the surrogate on the
-(data -> expert posterior) pairs, re-labels every decision state with the surrogate's posterior
-(what the policy sees once deployed), and trains the policy by imitation then GRPO. It returns
-both trained components; the integration layer (``acbo``) wraps them into the
+``train_surrogate_component`` trains the surrogate on the (data -> expert posterior) pairs of
+the training graphs; ``train_acquisition_component`` re-labels every decision state with the
+surrogate's posterior (what the policy sees once deployed) and trains the policy by imitation
+then GRPO. Both split the trajectories by graph the same way (``train_validation_split``). The
+``acbo`` job (``acbo-train train``) runs the two in order and wraps them into a
 ``TrainedACBOSystem``.
 """
 
@@ -51,29 +52,10 @@ __all__ = [
     "DemonstrationConfig",
     "load_pipeline_config",
     "generate_from_config",
-    "ACBOTrainingResult",
     "train_validation_split",
     "train_surrogate_component",
     "train_acquisition_component",
-    "train_complete_acbo_system",
 ]
-
-
-@dataclasses.dataclass(frozen=True)
-class ACBOTrainingResult:
-    """Both trained components and how the data were split.
-
-    Attributes:
-      surrogate: the trained surrogate.
-      acquisition: the trained policy.
-      train_ids: trajectory ids used for training.
-      validation_ids: trajectory ids held out (graphs never seen in training).
-    """
-
-    surrogate: SurrogateModelResult
-    acquisition: AcquisitionModelResult
-    train_ids: tuple[str, ...]
-    validation_ids: tuple[str, ...]
 
 
 def train_validation_split(trajectories: Sequence[ExpertTrajectory], config: TrainingConfig
@@ -84,10 +66,6 @@ def train_validation_split(trajectories: Sequence[ExpertTrajectory], config: Tra
     train, val = split_by_graph(trajectories, config.validation_split,
                                 key=jax.random.key(config.random_seed))
     return train, (val or train)
-
-
-def _sub(root: pathlib.Path | None, name: str) -> pathlib.Path | None:
-    return None if root is None else root / name
 
 
 def train_surrogate_component(
@@ -131,43 +109,6 @@ def train_acquisition_component(
             compare_cold_start=compare_cold_start,
             checkpoint_dir=checkpoint_dir if tcfg.save_checkpoints else None,
             checkpoint_frequency=tcfg.checkpoint_frequency, logger=logger)
-
-
-def train_complete_acbo_system(
-    expert_trajectories: Sequence[ExpertTrajectory],
-    surrogate_config: SurrogateTrainingConfig | None = None,
-    acquisition_config: aq.AcquisitionConfig | None = None,
-    training_config: TrainingConfig | None = None,
-    *,
-    output_dir: str | pathlib.Path | None = None,
-    compare_cold_start: bool = True,
-    logger: RunLogger | None = None,
-) -> ACBOTrainingResult:
-    """Trains the surrogate, then the policy on the surrogate's posteriors.
-
-    Args:
-      expert_trajectories: demonstrations.
-      surrogate_config: the surrogate's training.
-      acquisition_config: the policy's training.
-      training_config: seed, split, checkpoints, precision, logging.
-      output_dir: checkpoints of both phases go below it (``surrogate/``, ``acquisition/``).
-      compare_cold_start: also train GRPO from scratch, for the convergence comparison.
-      logger: progress and metrics.
-    """
-    tcfg = training_config or TrainingConfig()
-    logger = logger or RunLogger(level=tcfg.log_level, progress=False)
-    root = pathlib.Path(output_dir) if output_dir is not None else None
-    train, val = train_validation_split(expert_trajectories, tcfg)
-    logger.log("split", train=len(train), validation=len(val))
-    surrogate = train_surrogate_component(expert_trajectories, surrogate_config,
-                                          training_config=tcfg,
-                                          checkpoint_dir=_sub(root, "surrogate"), logger=logger)
-    acquisition = train_acquisition_component(
-        expert_trajectories, surrogate, acquisition_config, training_config=tcfg,
-        compare_cold_start=compare_cold_start, checkpoint_dir=_sub(root, "acquisition"),
-        logger=logger)
-    return ACBOTrainingResult(surrogate, acquisition, tuple(t.trajectory_id for t in train),
-                              tuple(t.trajectory_id for t in val))
 
 
 MAX_SHARD_SIZE = 10_000

@@ -24,10 +24,8 @@ from acbo_core import (
     ParentSetPosterior,
     Sample,
     create_acquisition_state,
-    create_buffer,
     create_perfect_intervention,
     create_sample,
-    create_scm,
     numpy_rng,
 )
 from acbo_core.errors import ACBOError
@@ -40,9 +38,6 @@ __all__ = [
     "validate_trajectory_consistency",
     "extract_multiple_trajectories",
     "extract_expert_demonstrations",
-    "validate_demonstration_quality",
-    "augment_expert_demonstrations",
-    "relabel_trajectory",
     "graph_id",
     "split_by_graph",
 ]
@@ -327,121 +322,3 @@ def split_by_graph(trajectories: Sequence[ExpertTrajectory], validation_split: f
     train = [t for t in trajectories if graph_id(t.scm) not in held_out]
     val = [t for t in trajectories if graph_id(t.scm) in held_out]
     return train, val
-
-
-def validate_demonstration_quality(trajectories: Sequence[ExpertTrajectory],
-                                   min_trajectory_length: int = 5,
-                                   max_posterior_entropy: float = 2.0) -> list[ExpertTrajectory]:
-    """Keeps consistent trajectories with at least ``min_trajectory_length`` steps whose final
-    posterior has entropy (nats) at most ``max_posterior_entropy``."""
-    return [t for t in trajectories
-            if len(t.steps) >= min_trajectory_length
-            and t.final_posterior.entropy() <= max_posterior_entropy
-            and validate_trajectory_consistency(t)]
-
-
-# -- relabelling --------------------------------------------------------------------------------
-
-
-def _rename_scm(scm: Mapping[str, Any], m: Mapping[str, str],
-                order: Sequence[str]) -> pyr.PMap:
-    mechanisms = {m[v]: mech.set("parents", tuple(m[p] for p in mech["parents"]))
-                  for v, mech in scm["mechanisms"].items()}
-    return create_scm(
-        order, [(m[u], m[v]) for u, v in scm["edges"]], mechanisms, m[scm["target"]],
-        dict(scm["metadata"]),
-        intervention_ranges={m[v]: r for v, r in scm["intervention_ranges"].items()},
-        intervenable=[m[v] for v in scm["intervenable"]],
-    )
-
-
-def _rename_intervention(do: Mapping[str, Any], m: Mapping[str, str]) -> pyr.PMap:
-    names = sorted(do["targets"])
-    return create_perfect_intervention([m[v] for v in names], [do["values"][v] for v in names])
-
-
-def _rename_buffer(buffer: ExperienceBuffer, m: Mapping[str, str],
-                   order: Sequence[str]) -> ExperienceBuffer:
-    inverse = {new: old for old, new in m.items()}
-    cols = [buffer.variables.index(inverse[v]) for v in order]
-    out = create_buffer(order)
-    for values, do in buffer.blocks():
-        rows = values[:, cols]
-        out = (out.add_observations(rows) if do is None
-               else out.add_interventions(_rename_intervention(do, m), rows))
-    return out
-
-
-def _rename_posterior(post: ParentSetPosterior, m: Mapping[str, str]) -> ParentSetPosterior:
-    return ParentSetPosterior(m[post.target], tuple(frozenset(m[v] for v in s)
-                                                    for s in post.parent_sets), post.probs)
-
-
-def _rename_sample(sample: Sample, m: Mapping[str, str]) -> Sample:
-    return create_sample({m[v]: x for v, x in sample.values.items()},
-                         [m[v] for v in sample.intervened])
-
-
-def relabel_trajectory(trajectory: ExpertTrajectory, mapping: Mapping[str, str],
-                       variable_order: Sequence[str] | None = None) -> ExpertTrajectory:
-    """The same demonstration with variables renamed (``mapping``: old -> new) and columns in
-    ``variable_order`` (new names; default: the mapped old order).
-
-    Raises:
-      InvalidTrajectoryError: ``mapping`` is not a bijection of the variables.
-    """
-    traj = trajectory
-    old = traj.variable_order
-    if set(mapping) != set(old) or len(set(mapping.values())) != len(old):
-        raise InvalidTrajectoryError("mapping must rename every variable to a distinct name")
-    order = tuple(mapping[v] for v in old) if variable_order is None else tuple(variable_order)
-    if set(order) != set(mapping.values()):
-        raise InvalidTrajectoryError("variable_order must list every new name once")
-    scm = _rename_scm(traj.scm, mapping, order)
-    ranges = _ranges(scm)
-    steps = []
-    for step in traj.steps:
-        buffer = _rename_buffer(step.buffer_state, mapping, order)
-        posterior = _rename_posterior(step.posterior, mapping)
-        state = create_acquisition_state(
-            buffer, posterior, intervention_ranges=ranges, step=step.acquisition_state.step,
-            best_value=step.acquisition_state.best_value,
-            minimize=step.acquisition_state.minimize,
-            history=[(mapping[v], x, y) for v, x, y in step.acquisition_state.history])
-        steps.append(dataclasses.replace(
-            step, buffer_state=buffer, posterior=posterior, acquisition_state=state,
-            chosen_intervention=_rename_intervention(step.chosen_intervention, mapping),
-            outcome_samples=tuple(_rename_sample(s, mapping) for s in step.outcome_samples)))
-    return dataclasses.replace(
-        traj, scm=scm, target_variable=mapping[traj.target_variable], variable_order=order,
-        observational_samples=tuple(_rename_sample(s, mapping)
-                                    for s in traj.observational_samples),
-        steps=tuple(steps), final_posterior=_rename_posterior(traj.final_posterior, mapping),
-    )
-
-
-def augment_expert_demonstrations(trajectories: Sequence[ExpertTrajectory],
-                                  augmentation_factor: int = 2, *,
-                                  key: jax.Array | None = None) -> list[ExpertTrajectory]:
-    """The trajectories plus ``augmentation_factor - 1`` relabelled copies of each.
-
-    A copy renames the variables by a random permutation of their names and lists the columns
-    in a random order: the same demonstration, seen through different labels, which keeps it
-    valid while teaching models permutation invariance.
-
-    Raises:
-      InvalidTrajectoryError: ``augmentation_factor < 1``.
-    """
-    if augmentation_factor < 1:
-        raise InvalidTrajectoryError(
-            f"augmentation_factor must be >= 1, got {augmentation_factor}")
-    rng = numpy_rng(jax.random.key(0) if key is None else key)
-    out = list(trajectories)
-    for traj in trajectories:
-        names = list(traj.variable_order)
-        for copy in range(1, augmentation_factor):
-            mapping = dict(zip(names, rng.permutation(names).tolist(), strict=True))
-            order = rng.permutation(list(mapping.values())).tolist()
-            new = relabel_trajectory(traj, mapping, order)
-            out.append(dataclasses.replace(new, trajectory_id=f"{traj.trajectory_id}-aug{copy}"))
-    return out
