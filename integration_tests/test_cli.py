@@ -325,6 +325,22 @@ def test_optimize_uses_the_pretrained_system_without_system(tiny_run, tmp_path, 
     assert asked == ["generalist"]
 
 
+def test_the_shipped_generalist_optimizes_an_scm_file_with_no_training(tmp_path, capsys):
+    # The real weights, from the installed package (its package data), no monkeypatching.
+    system = acbo.load_pretrained()
+    assert acbo.persistence.pretrained_path().parent.name == "pretrained"
+    assert (system.policy_config.hidden_dim, system.policy_config.n_layers) == (128, 4)
+    scm = ac.toy_graph_scm()
+    path = tmp_path / "toy.json"
+    path.write_text(ac.scm_to_json(scm))
+    out_json = tmp_path / "result.json"
+    assert main(["optimize", "--scm", str(path), "--steps", "3", "--json", str(out_json)]) == 0
+    doc = json.loads(out_json.read_text())
+    assert doc["target"] == "Y" and len(doc["steps"]) == 3
+    assert all(set(step["intervention"]) <= {"X", "Z"} for step in doc["steps"])
+    assert "best: do(" in capsys.readouterr().out
+
+
 def test_optimize_without_a_pretrained_system_installed(tmp_path, monkeypatch, capsys):
     import importlib.resources
 
