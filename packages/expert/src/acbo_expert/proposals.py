@@ -97,17 +97,17 @@ def score_proposals(state: AcquisitionState, proposals: Sequence[tuple[str, floa
 
     # The best outcome so far counts every intervenable variable's history; the causal GPs
     # (the costly part) are fitted for the proposed variables only.
-    y_best = min((sign * (y - mean[t]) / std[t] for var, _, y in state.history
-                  if var in elements), default=0.0)
+    outcomes = [(var, x, sign * (y - mean[t]) / std[t]) for var, x, y in state.history
+                if var in elements]  # standardised and signed: lower is better
+    y_best = min((y for _, _, y in outcomes), default=0.0)
     col = np.asarray([names.index(v) for v in wanted], np.int32)
     low = np.asarray([state.intervention_ranges[v][0] for v in wanted])
     high = np.asarray([state.intervention_ranges[v][1] for v in wanted])
     seen: list[list[tuple[float, float]]] = [[] for _ in wanted]
-    for var, x, y in state.history:
+    for var, x, y in outcomes:
         if var in wanted:
             e = wanted.index(var)
-            seen[e].append(((x - low[e]) / (high[e] - low[e]),
-                            sign * (y - mean[t]) / std[t]))
+            seen[e].append(((x - low[e]) / (high[e] - low[e]), y))
     n_max = _pad(max(len(s) for s in seen))
     gp_u = np.zeros((len(wanted), n_max), np.float32)
     gp_y = np.zeros((len(wanted), n_max), np.float32)
