@@ -16,8 +16,8 @@ import pytest
 import acbo_core as ac
 from acbo import ACBOConfig, load_config
 from acbo.cli import EXIT_CONFIG, EXIT_INPUT, EXIT_OK, OPTIMIZATION_RESULT_KIND, main
+from acbo_core.configs import to_dict
 from acbo_core.errors import ConfigError
-from acbo_training import config_to_dict
 
 
 def _one_error_line(capsys, *needles):
@@ -73,7 +73,7 @@ def _float_keys(data, prefix=""):
             yield f"{prefix}{key}"
 
 
-@pytest.mark.parametrize("key", sorted(_float_keys(config_to_dict(ACBOConfig()))))
+@pytest.mark.parametrize("key", sorted(_float_keys(to_dict(ACBOConfig()))))
 def test_every_number_of_the_configuration_refuses_nan(key):
     with pytest.raises(ConfigError, match=rf"^{key} must be a finite number"):
         load_config(None, [f"{key}=nan"])

@@ -12,6 +12,7 @@ from acbo_training import (
     SurrogateTrainingConfig,
     TrainingConfig,
     generate_demonstrations,
+    graph_id,
     load_expert_trajectories,
     train_acquisition_component,
     train_surrogate_component,
@@ -37,11 +38,13 @@ def test_demonstrations_to_trained_components(tmp_path):
     assert len(trajectories) == 4
     assert all(validate_trajectory_consistency(t, raise_on_error=True) for t in trajectories)
     tcfg = TrainingConfig(validation_split=0.25, random_seed=3, checkpoint_frequency=2)
-    train, val = train_validation_split(trajectories, tcfg)
-    assert len(train) == 3 and len(val) == 1  # split by graph, once, the same for both
-    sur = train_surrogate_component(trajectories, TINY_SURROGATE, training_config=tcfg,
+    split = train_validation_split(trajectories, tcfg)
+    assert len(split.train) == 3 and len(split.validation) == 1  # by graph, once, for both
+    assert not {graph_id(t.scm) for t in split.train} & {graph_id(t.scm) for t in split.validation}
+    sur = train_surrogate_component(split, TINY_SURROGATE, training_config=tcfg,
                                     checkpoint_dir=tmp_path / "ckpt" / "surrogate")
-    acq = train_acquisition_component(trajectories, sur, TINY_POLICY, training_config=tcfg,
+    acq = train_acquisition_component(split, TINY_POLICY, posterior_fn=sur.predict_posterior,
+                                      training_config=tcfg,
                                       compare_cold_start=True,
                                       checkpoint_dir=tmp_path / "ckpt" / "acquisition")
     assert sur.training_history["step"][-1] > 0 and "val_loss" in sur.training_history

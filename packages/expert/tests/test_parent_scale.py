@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 
 import acbo_core as ac
-from acbo_core.errors import InvalidTargetError
+from acbo_core.errors import ConfigError, InvalidTargetError
 from acbo_expert import (
-    InvalidConfigError,
     ParentScaleConfig,
     ParentScaleResult,
     run_parent_scale,
@@ -32,14 +31,14 @@ def test_bad_input_gets_typed_errors(er_scm, tiny):
     stuck = ac.create_scm(names, [("A", "B")], mech, "B", intervenable=[])
     with pytest.raises(InvalidTargetError):
         run_parent_scale(stuck, key=key, config=tiny)
-    with pytest.raises(InvalidConfigError):
+    with pytest.raises(ConfigError):
         ParentScaleConfig(T=0)
-    with pytest.raises(InvalidConfigError):  # 4 observations, 5 candidate parents
+    with pytest.raises(ConfigError):  # 4 observations, 5 candidate parents
         run_parent_scale(er_scm, key=key, config=dataclasses.replace(tiny, n_obs=4))
-    with pytest.raises(InvalidConfigError):  # 40 observations, 100 random features
+    with pytest.raises(ConfigError):  # 40 observations, 100 random features
         run_parent_scale(er_scm, key=key, config=dataclasses.replace(tiny, n_obs=40,
                                                                      features="rff"))
-    with pytest.raises(InvalidConfigError):
+    with pytest.raises(ConfigError):
         ParentScaleConfig(prior="flat")
     with pytest.raises(ValueError):  # typed errors are ValueErrors too
         ParentScaleConfig(k_max=-1)

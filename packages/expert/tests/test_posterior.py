@@ -155,15 +155,14 @@ def test_parent_set_posterior_keeps_the_configs_settings_unless_told(runs):
 
 
 def test_parent_set_posterior_checks_its_input(er_scm):
-    from acbo_core.errors import UnknownVariableError
-    from acbo_expert import InvalidConfigError
+    from acbo_core.errors import ConfigError, UnknownVariableError
     buf = ac.create_buffer(er_scm["variables"]).add_observations(
         np.asarray(ac.sample_observational(er_scm, 3, key=jax.random.key(0))))
     with pytest.raises(UnknownVariableError):
         parent_set_posterior(buf, "nope")
-    with pytest.raises(InvalidConfigError):  # 3 rows, 5 candidate parents
+    with pytest.raises(ConfigError):  # 3 rows, 5 candidate parents
         parent_set_posterior(buf, er_scm["target"])
-    with pytest.raises(InvalidConfigError):  # random features need a key
+    with pytest.raises(ConfigError):  # random features need a key
         parent_set_posterior(buf, er_scm["target"], features="rff")
 
 

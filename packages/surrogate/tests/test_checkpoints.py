@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import jax
 import numpy as np
 import pytest
 
 import acbo_core as ac
 import acbo_surrogate as sur
+from acbo_core.configs import from_dict, to_dict
 from acbo_core.errors import CheckpointError
 
 
@@ -29,7 +32,7 @@ def test_roundtrip_gives_identical_predictions(tmp_path, tiny_config, tiny_param
 def test_other_format_version_is_refused(tmp_path, tiny_config, tiny_params):
     path = tmp_path / "old"
     ac.save_checkpoint(path, jax.device_get(tiny_params), kind=sur.CHECKPOINT_KIND,
-                       format_version=sur.FORMAT_VERSION + 1, config=tiny_config.to_json())
+                       format_version=sur.FORMAT_VERSION + 1, config=to_dict(tiny_config))
     with pytest.raises(CheckpointError, match="format version"):
         sur.load_surrogate(path)
 
@@ -49,4 +52,4 @@ def test_wrong_kind_or_mismatched_params_are_refused(tmp_path, tiny_config, tiny
 def test_config_json_roundtrip():
     cfg = sur.SurrogateConfig(sur.ModelConfig(ridges=(0.1, 1.0, 2.0)), sur.TrainConfig(
         learning_rate=3e-4))
-    assert sur.SurrogateConfig.from_json(cfg.to_json()) == cfg
+    assert from_dict(sur.SurrogateConfig, json.loads(json.dumps(to_dict(cfg)))) == cfg

@@ -9,7 +9,7 @@ import pytest
 import acbo_core as ac
 import acbo_surrogate as sur
 from acbo_core import ParentSetPosterior
-from acbo_core.errors import SchemaError, ShapeMismatchError, UnknownVariableError
+from acbo_core.errors import ConfigError, SchemaError, ShapeMismatchError, UnknownVariableError
 
 
 def test_simulate_buffer_counts_and_interventions():
@@ -85,10 +85,12 @@ def test_synthetic_batches_shapes_and_determinism():
 
 
 def test_generator_config_validation():
-    with pytest.raises(SchemaError):
+    with pytest.raises(ConfigError, match="GeneratorConfig.d_range"):
         sur.GeneratorConfig(d_range=(1, 5))
-    with pytest.raises(SchemaError):
+    with pytest.raises(ConfigError, match="GeneratorConfig.mechanisms and mechanism_probs"):
         sur.GeneratorConfig(mechanisms=("linear",), mechanism_probs=(0.5, 0.5))
+    with pytest.raises(ConfigError, match=r"GeneratorConfig.graphs\[0\] must be one of"):
+        sur.GeneratorConfig(graphs=("tree",))
 
 
 def test_prefetch_keeps_order_and_reraises():
@@ -102,3 +104,14 @@ def test_prefetch_keeps_order_and_reraises():
     assert next(it) == 1
     with pytest.raises(RuntimeError, match="generator failed"):
         next(it)
+
+
+def test_model_and_train_configs_refuse_bad_settings_naming_the_field():
+    with pytest.raises(ConfigError, match="ModelConfig.var_heads must be an int >= 1"):
+        sur.ModelConfig(var_heads=0)
+    with pytest.raises(ConfigError, match="divisible by their head counts"):
+        sur.ModelConfig(var_dim=10, var_heads=4)
+    with pytest.raises(ConfigError, match=r"ModelConfig.ridges\[0\] must be a finite number > 0"):
+        sur.ModelConfig(ridges=(0.0,))
+    with pytest.raises(ConfigError, match="TrainConfig.total_steps must be an int >= 1"):
+        sur.TrainConfig(total_steps=0)

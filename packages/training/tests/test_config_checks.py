@@ -12,6 +12,7 @@ import pytest
 
 import acbo_acquisition as aq
 import acbo_surrogate as sur
+from acbo_core.configs import apply_overrides, load_toml, to_dict
 from acbo_core.errors import ACBOError
 from acbo_core.errors import ConfigError as CoreConfigError
 from acbo_expert import ParentScaleConfig
@@ -70,14 +71,14 @@ def _leaves(data, prefix=""):
             yield f"{prefix}{key}", value
 
 
-FLOAT_KEYS = sorted(k for k, v in _leaves(cfg.config_to_dict(PipelineConfig()))
+FLOAT_KEYS = sorted(k for k, v in _leaves(to_dict(PipelineConfig()))
                     if isinstance(v, float) or (isinstance(v, list) and v
                                                 and isinstance(v[0], float)))
 
 
 @pytest.mark.parametrize("key", FLOAT_KEYS)
 def test_non_finite_numbers_are_refused_at_load_naming_the_key(key):
-    default = dict(_leaves(cfg.config_to_dict(PipelineConfig())))[key]
+    default = dict(_leaves(to_dict(PipelineConfig())))[key]
     value = "nan" if isinstance(default, float) else f"[nan, {default[1]}]"
     with pytest.raises(ConfigError, match=rf"^{key}(\[0\])? must be a finite number"):
         load_pipeline_config(None, [f"{key}={value}"])
@@ -183,14 +184,14 @@ def test_good_configurations_still_load():
 
 def test_a_directory_as_the_config_file(tmp_path):
     with pytest.raises(ConfigError, match=f"{tmp_path.name}.*is a directory"):
-        cfg.load_toml(tmp_path)
+        load_toml(tmp_path)
 
 
 def test_a_config_file_that_is_not_utf8(tmp_path):
     path = tmp_path / "latin1.toml"
     path.write_bytes("[expert]\n# r\xe9glage\nT = 3\n".encode("latin-1"))
     with pytest.raises(ConfigError, match="latin1.toml.*not UTF-8"):
-        cfg.load_toml(path)
+        load_toml(path)
 
 
 def test_an_unreadable_config_file(tmp_path, monkeypatch):
@@ -202,13 +203,13 @@ def test_an_unreadable_config_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr("builtins.open", refuse)
     with pytest.raises(ConfigError, match="secret.toml.*Permission denied"):
-        cfg.load_toml(path)
+        load_toml(path)
 
 
 def test_deeply_nested_config_and_override(tmp_path):
     path = tmp_path / "deep.toml"
     path.write_text("x = " + "[" * 100_000 + "]" * 100_000 + "\n")
     with pytest.raises(ConfigError, match="deep.toml"):
-        cfg.load_toml(path)
+        load_toml(path)
     with pytest.raises(ConfigError, match="nested too deeply"):
-        cfg.apply_overrides({}, ["x=" + "[" * 100_000 + "]" * 100_000])
+        apply_overrides({}, ["x=" + "[" * 100_000 + "]" * 100_000])

@@ -2,7 +2,6 @@ import json
 import os
 import pathlib
 import sys
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -27,58 +26,6 @@ def tasks_module(monkeypatch):
     import _tasks
 
     return _tasks
-
-
-# -- configs ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Inner:
-    width: int = 4
-    rates: tuple[float, ...] = (0.1,)
-
-
-@dataclass(frozen=True)
-class Outer:
-    name: str = "x"
-    inner: Inner = Inner()
-    seed: int | None = None
-
-
-def test_config_from_dict_types_and_nesting():
-    out = cfg.config_from_dict(Outer, {"name": "y", "inner": {"width": 8, "rates": [1, 2.5]}})
-    assert out == Outer("y", Inner(8, (1.0, 2.5)))
-    assert cfg.config_to_dict(out) == {"name": "y", "inner": {"width": 8, "rates": [1.0, 2.5]},
-                                       "seed": None}
-    with pytest.raises(ConfigError, match="unknown configuration key 'inner.depth'"):
-        cfg.config_from_dict(Outer, {"inner": {"depth": 3}})
-    with pytest.raises(ConfigError, match="inner.width: expected an integer"):
-        cfg.config_from_dict(Outer, {"inner": {"width": "wide"}})
-    with pytest.raises(ConfigError, match="seed"):
-        cfg.config_from_dict(Outer, {"seed": 1.5})
-
-
-def test_training_config_validation_and_toml(tmp_path):
-    path = tmp_path / "c.toml"
-    path.write_text("random_seed = 7\nvalidation_split = 0.25\n")
-    tc = cfg.config_from_dict(cfg.TrainingConfig, cfg.load_toml(path))
-    assert tc.random_seed == 7 and tc.validation_split == 0.25
-    with pytest.raises(ConfigError, match="validation_split"):
-        cfg.TrainingConfig(validation_split=1.5)
-    with pytest.raises(ConfigError, match="log_level"):
-        cfg.config_from_dict(cfg.TrainingConfig, {"log_level": "LOUD"})
-    path.write_text("random_seed = \n")
-    with pytest.raises(ConfigError, match="not valid TOML"):
-        cfg.load_toml(path)
-    with pytest.raises(ConfigError, match="does not exist"):
-        cfg.load_toml(tmp_path / "missing.toml")
-
-
-def test_overrides():
-    data = cfg.apply_overrides({"a": {"b": 1}}, ["a.b=2", "a.c=hello", "d.e=[1, 2]"])
-    assert data == {"a": {"b": 2, "c": "hello"}, "d": {"e": [1, 2]}}
-    with pytest.raises(ConfigError, match="section.key=value"):
-        cfg.apply_overrides({}, ["nonsense"])
 
 
 # -- shards -------------------------------------------------------------------------------------
@@ -185,3 +132,4 @@ def test_pipeline_config_from_toml(tmp_path):
         load_pipeline_config(path, ["expert.T=0"])
     with pytest.raises(ConfigError, match="demonstrations.distribution.graph must be"):
         load_pipeline_config(path, ['demonstrations.distribution.graph="tree"'])
+

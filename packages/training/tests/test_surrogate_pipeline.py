@@ -56,7 +56,7 @@ def test_defaults_keep_the_pretraining_generator_and_no_mixing():
     ("surrogate.pretrain_er_degree=[1.0, 500.0]", ["surrogate.pretrain_er_degree", "hi <= 199"]),
     ("surrogate.pretrain_er_degree=[nan, 4.0]", ["surrogate.pretrain_er_degree[0]", "finite"]),
     ("surrogate.synthetic_every=-1", ["surrogate.synthetic_every", ">= 0"]),
-    ("surrogate.synthetic_every=1.5", ["surrogate.synthetic_every", "integer"]),
+    ("surrogate.synthetic_every=1.5", ["surrogate.synthetic_every", "an int"]),
 ])
 def test_bad_surrogate_settings_are_refused_naming_the_key(override, needles):
     with pytest.raises(ConfigError) as info:

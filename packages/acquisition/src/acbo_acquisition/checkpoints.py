@@ -8,7 +8,6 @@ into the structure of a freshly initialised one, so a run resumes exactly where 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pathlib
 from collections.abc import Mapping
@@ -23,6 +22,7 @@ from acbo_acquisition.grpo import GRPOState
 from acbo_acquisition.imitation import BCState
 from acbo_acquisition.policy import check_params
 from acbo_core import load_checkpoint, save_checkpoint
+from acbo_core.configs import from_dict, to_dict
 from acbo_core.errors import CheckpointError
 
 __all__ = ["save_policy", "load_policy", "save_training_state", "load_training_state",
@@ -42,7 +42,7 @@ def save_policy(path: str | os.PathLike[str], params: hk.Params, config: PolicyC
     """
     check_params(params, config)
     return save_checkpoint(path, params, kind=POLICY_KIND, format_version=FORMAT_VERSION,
-                           config=dataclasses.asdict(config), metadata=metadata)
+                           config=to_dict(config), metadata=metadata)
 
 
 def load_policy(path: str | os.PathLike[str]) -> tuple[hk.Params, PolicyConfig]:
@@ -56,7 +56,7 @@ def load_policy(path: str | os.PathLike[str]) -> tuple[hk.Params, PolicyConfig]:
     """
     params, info = load_checkpoint(path, kind=POLICY_KIND, format_version=FORMAT_VERSION)
     try:
-        config = PolicyConfig(**info["config"])
+        config = from_dict(PolicyConfig, info["config"])
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"{str(path)!r}: bad policy configuration: {err}") from None
     params = jax.tree_util.tree_map(jnp.asarray, params)
@@ -80,7 +80,7 @@ def save_training_state(path: str | os.PathLike[str], state: BCState | GRPOState
     """Writes a behavioural-cloning or GRPO state and the configuration of its run."""
     tree = state._replace(key=jax.random.key_data(state.key))
     return save_checkpoint(path, tree, kind=_kind(state), format_version=FORMAT_VERSION,
-                           config=dataclasses.asdict(config), metadata=metadata)
+                           config=to_dict(config), metadata=metadata)
 
 
 def load_training_state(path: str | os.PathLike[str], like: BCState | GRPOState, *,
@@ -104,15 +104,9 @@ def load_training_state(path: str | os.PathLike[str], like: BCState | GRPOState,
     template = like._replace(key=jax.random.key_data(like.key))
     tree, info = load_checkpoint(path, kind=_kind(like), format_version=FORMAT_VERSION,
                                  like=template)
-    if config is not None and info["config"] != _json_round_trip(dataclasses.asdict(config)):
+    if config is not None and info["config"] != to_dict(config):
         raise CheckpointError(f"{str(path)!r} was written by a run with another configuration: "
                               f"{info['config']}")
     tree = jax.tree_util.tree_map(lambda ref, a: jnp.asarray(a, dtype=jnp.asarray(ref).dtype),
                                   template, tree)
     return tree._replace(key=jax.random.wrap_key_data(tree.key)), info
-
-
-def _json_round_trip(value: Any) -> Any:
-    import json
-
-    return json.loads(json.dumps(value))

@@ -11,11 +11,11 @@
   D_I, for comparison with the amortised surrogate.
 
 Settings live in the frozen :class:`ParentScaleConfig`; bad settings raise
-:class:`InvalidConfigError` (an ``acbo_core.errors.ACBOError``).
+:class:`acbo_core.errors.ConfigError`, as every layer's configs do.
 """
 
 from acbo_expert.baselines import run_observational, run_oracle, run_random
-from acbo_expert.config import InvalidConfigError, ParentScaleConfig
+from acbo_expert.config import ParentScaleConfig
 from acbo_expert.custom import ChooseFn, PosteriorFn, initial_buffer, run_method
 from acbo_expert.parent_scale import run_parent_scale
 from acbo_expert.posterior import parent_set_posterior
@@ -27,6 +27,6 @@ __version__ = "0.1.0"
 __all__ = [
     "run_parent_scale", "run_random", "run_oracle", "run_observational",
     "parent_set_posterior", "run_method", "initial_buffer", "ChooseFn", "PosteriorFn",
-    "ParentScaleConfig", "ParentScaleResult", "InvalidConfigError", "score_proposals",
+    "ParentScaleConfig", "ParentScaleResult", "score_proposals",
     "ScoredProposal",
 ]

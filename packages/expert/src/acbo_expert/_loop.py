@@ -23,10 +23,10 @@ import numpy as np
 
 import acbo_core as ac
 from acbo_core import ParentSetPosterior
-from acbo_core.errors import ACBOError, InvalidTargetError, UnknownVariableError
+from acbo_core.errors import ACBOError, ConfigError, InvalidTargetError, UnknownVariableError
 from acbo_expert._rng import host_rng
 from acbo_expert.acquisition import Elements, acquire
-from acbo_expert.config import InvalidConfigError, ParentScaleConfig
+from acbo_expert.config import ParentScaleConfig
 from acbo_expert.posterior import ParentSetModel, build_parent_set_model, prune
 from acbo_expert.result import ParentScaleResult
 
@@ -36,7 +36,7 @@ Choice = tuple[str, float, tuple[str, ...], dict[str, float]]
 def validate(scm: Mapping[str, Any], config: ParentScaleConfig) -> tuple[str, tuple[str, ...]]:
     """The target and the intervenable variables, or a typed error for a problem with none."""
     if not isinstance(config, ParentScaleConfig):
-        raise InvalidConfigError(f"config must be a ParentScaleConfig, got {type(config).__name__}")
+        raise ConfigError(f"config must be a ParentScaleConfig, got {type(config).__name__}")
     target = scm.get("target") if isinstance(scm, Mapping) else None
     if target is None:
         raise InvalidTargetError("the SCM has no target variable to optimise")
@@ -50,7 +50,7 @@ def validate(scm: Mapping[str, Any], config: ParentScaleConfig) -> tuple[str, tu
             "to optimise")
     n_feat = config.n_features(len(variables) - 1)
     if config.n_obs < max(n_feat, 2):
-        raise InvalidConfigError(
+        raise ConfigError(
             f"n_obs={config.n_obs} observational samples but the regressions need at least "
             f"{max(n_feat, 2)} ({config.features} features of {len(variables) - 1} candidates)")
     return target, elements

@@ -1,13 +1,15 @@
-"""Configuration of PARENT_SCALE and its baselines, and the typed error for bad settings."""
+"""Configuration of PARENT_SCALE and its baselines.
+
+Bad settings raise :class:`acbo_core.errors.ConfigError` naming the field (one error class and
+one validator for every layer's configs: :mod:`acbo_core.configs`).
+"""
 
 from __future__ import annotations
 
-import dataclasses
-
-from acbo_core.config_checks import check_choice, check_finite, check_int, check_number
+from acbo_core.configs import choice, configclass, flag, integer, number, sequence
 from acbo_core.errors import ConfigError
 
-__all__ = ["ParentScaleConfig", "InvalidConfigError"]
+__all__ = ["ParentScaleConfig"]
 
 PRIORS = ("uniform", "doubly_robust")
 FEATURES = ("linear", "rff")
@@ -17,28 +19,13 @@ GP_GRID_SETTINGS = 192
 MAX_RFF_CELLS = 10_000_000
 """Most ``n_obs * n_rff`` with random features: the regressions hold 128 sets x n_obs x n_rff
 floats at once (5 GB at the limit)."""
-
-# (lowest, highest) of each int setting. The highest are sizes a 24 GiB machine can hold (or a
-# run can finish); each is named in the message of a setting above it.
-_INTS = {
-    "n_obs": (1, 1_000_000), "n_int": (0, 10_000), "T": (1, 10_000),
-    "samples_per_step": (1, 10_000), "k_max": (0, 10), "n_bootstrap": (1, 10_000),
-    "dr_hidden": (1, 4096), "dr_steps": (1, 1_000_000), "n_rff": (1, 4096),
-    "noiseless_mc_samples": (1, 1_000_000), "max_surrogate_sets": (1, 10_000),
-    "grid_size": (2, 100_000), "refine_size": (2, 100_000), "gp_steps": (0, 100_000),
-    "gp_ensemble": (1, GP_GRID_SETTINGS),
-}
-MAX_T = _INTS["T"][1]
+MAX_T = 10_000
 """Most optimisation steps of one run."""
 
+# The highest of each int setting below is a size a 24 GiB machine can hold (or a run can
+# finish); each is named in the message of a setting above it.
 
-class InvalidConfigError(ConfigError):
-    """Settings that cannot give a run: T < 1, fewer observational samples than features, ...
-
-    A :class:`acbo_core.errors.ConfigError` (so also a ``ValueError``)."""
-
-
-@dataclasses.dataclass(frozen=True)
+@configclass
 class ParentScaleConfig:
     """Settings of one PARENT_SCALE run (also used by the baselines).
 
@@ -85,61 +72,40 @@ class ParentScaleConfig:
       ei_xi: exploration margin of expected improvement (standardised target units).
     """
 
-    n_obs: int = 200
-    n_int: int = 2
-    T: int = 30
-    samples_per_step: int = 1
-    k_max: int = 3
-    prior: str = "uniform"
-    n_bootstrap: int = 10
-    dr_alpha: float = 0.05
-    dr_hidden: int = 16
-    dr_steps: int = 100
-    dr_learning_rate: float = 0.01
-    dr_uniform_mix: float = 0.01
-    prune_threshold: float = 1e-4
-    features: str = "linear"
-    n_rff: int = 100
-    rff_lengthscales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
-    sigma_y: float = 1.0
-    sigma_theta: float = 1.0
-    noiseless: bool = True
-    noiseless_mc_samples: int = 100_000
-    minimize: bool = True
-    max_surrogate_sets: int = 32
-    grid_size: int = 256
-    refine_size: int = 64
-    gp_steps: int = 0
-    gp_ensemble: int = 8
-    ei_xi: float = 0.0
+    n_obs: int = integer(200, 1, 1_000_000)
+    n_int: int = integer(2, 0, 10_000)
+    T: int = integer(30, 1, MAX_T)
+    samples_per_step: int = integer(1, 1, 10_000)
+    k_max: int = integer(3, 0, 10)
+    prior: str = choice("uniform", PRIORS)
+    n_bootstrap: int = integer(10, 1, 10_000)
+    dr_alpha: float = number(0.05, 0.0, 1.0, high_open=True)
+    dr_hidden: int = integer(16, 1, 4096)
+    dr_steps: int = integer(100, 1, 1_000_000)
+    dr_learning_rate: float = number(0.01, 0.0, low_open=True)
+    dr_uniform_mix: float = number(0.01, 0.0, 1.0, high_open=True)
+    prune_threshold: float = number(1e-4, 0.0, 1.0, high_open=True)
+    features: str = choice("linear", FEATURES)
+    n_rff: int = integer(100, 1, 4096)
+    rff_lengthscales: tuple[float, ...] = sequence((0.25, 0.5, 1.0, 2.0),
+                                                   number(1.0, 0.0, low_open=True), min_items=1)
+    sigma_y: float = number(1.0, 0.0, low_open=True)
+    sigma_theta: float = number(1.0, 0.0, low_open=True)
+    noiseless: bool = flag(True)
+    noiseless_mc_samples: int = integer(100_000, 1, 1_000_000)
+    minimize: bool = flag(True)
+    max_surrogate_sets: int = integer(32, 1, 10_000)
+    grid_size: int = integer(256, 2, 100_000)
+    refine_size: int = integer(64, 2, 100_000)
+    gp_steps: int = integer(0, 0, 100_000)
+    gp_ensemble: int = integer(8, 1, GP_GRID_SETTINGS)
+    ei_xi: float = number(0.0, 0.0)
 
-    def __post_init__(self) -> None:
-        error = InvalidConfigError
-        check_finite(self, error=error)
-        for name, (low, high) in _INTS.items():
-            check_int(self, name, low, high, error=error)
-        check_choice(self, "prior", PRIORS, error=error)
-        check_choice(self, "features", FEATURES, error=error)
-        scales = tuple(self.rff_lengthscales) if isinstance(self.rff_lengthscales, tuple | list) \
-            else ()
-        if not scales or not all(isinstance(v, int | float) and not isinstance(v, bool)
-                                 and v > 0 for v in scales):
-            raise error(
-                f"ParentScaleConfig.rff_lengthscales must be a non-empty tuple of positive "
-                f"numbers, got {self.rff_lengthscales!r}")
-        object.__setattr__(self, "rff_lengthscales", tuple(float(v) for v in scales))
-        for name in ("sigma_y", "sigma_theta", "dr_learning_rate"):
-            check_number(self, name, 0.0, low_open=True, error=error)
-        for name in ("dr_alpha", "prune_threshold", "dr_uniform_mix"):
-            check_number(self, name, 0.0, 1.0, high_open=True, error=error)
-        check_number(self, "ei_xi", 0.0, error=error)
-        for name in ("noiseless", "minimize"):
-            if not isinstance(getattr(self, name), bool):
-                raise error(f"ParentScaleConfig.{name} must be true or false, got "
-                            f"{getattr(self, name)!r}")
+    def _check(self) -> None:
         if self.features == "rff" and self.n_obs * self.n_rff > MAX_RFF_CELLS:
-            raise error(f"ParentScaleConfig.n_obs x n_rff = {self.n_obs * self.n_rff} is more "
-                        f"than the limit {MAX_RFF_CELLS} with features='rff': lower one of them")
+            raise ConfigError(f"ParentScaleConfig.n_obs x n_rff = {self.n_obs * self.n_rff} is "
+                              f"more than the limit {MAX_RFF_CELLS} with features='rff': lower "
+                              "one of them")
 
     def n_features(self, n_candidates: int) -> int:
         """Regression features the run needs observational samples for."""

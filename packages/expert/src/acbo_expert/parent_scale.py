@@ -38,7 +38,7 @@ def run_parent_scale(scm: Mapping[str, Any], *, key: jax.Array,
     Raises:
       InvalidTargetError: the SCM has no target, or nothing but the target is intervenable.
       UnknownVariableError: the target is not a variable.
-      InvalidConfigError: bad settings, e.g. fewer observational samples than features.
+      ConfigError: bad settings, e.g. fewer observational samples than features.
     """
     run = setup(scm, config, key, "parent_scale")
     state: dict[str, np.ndarray] = {}

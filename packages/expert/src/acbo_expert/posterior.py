@@ -29,9 +29,9 @@ from jax.typing import ArrayLike
 
 import acbo_kernels
 from acbo_core import ExperienceBuffer, ParentSetPosterior, kept_sets, standardisation
-from acbo_core.errors import ShapeMismatchError, UnknownVariableError
+from acbo_core.errors import ConfigError, ShapeMismatchError, UnknownVariableError
 from acbo_expert._rng import host_rng
-from acbo_expert.config import InvalidConfigError, ParentScaleConfig
+from acbo_expert.config import ParentScaleConfig
 
 __all__ = ["ParentSetModel", "build_parent_set_model", "parent_set_posterior", "prune"]
 
@@ -221,7 +221,7 @@ def build_parent_set_model(
     Raises:
       UnknownVariableError: the target is not a variable.
       ShapeMismatchError: ``d_obs`` is not ``[n, d]``.
-      InvalidConfigError: fewer observational samples than regression features, or a key is
+      ConfigError: fewer observational samples than regression features, or a key is
         missing where one is needed.
     """
     variables = tuple(variables)
@@ -234,12 +234,12 @@ def build_parent_set_model(
     d = len(variables)
     n_feat = config.n_features(d - 1)
     if d_obs.shape[0] < max(n_feat, 2):
-        raise InvalidConfigError(
+        raise ConfigError(
             f"{d_obs.shape[0]} observational samples but the regressions need at least "
             f"{max(n_feat, 2)} ({config.features} features of {d - 1} candidate parents)")
     needs_key = config.features == "rff" or config.prior == "doubly_robust"
     if needs_key and key is None:
-        raise InvalidConfigError(
+        raise ConfigError(
             f"features={config.features!r} / prior={config.prior!r} need a PRNG key")
     t = variables.index(target)
     if candidate_sets is None:
@@ -326,7 +326,7 @@ def parent_set_posterior(
 
     Raises:
       UnknownVariableError: the target is not in the buffer.
-      InvalidConfigError: bad settings, too few observational rows, or a missing key.
+      ConfigError: bad settings, too few observational rows, or a missing key.
     """
     given = {"k_max": k_max, "prior": prior, "features": features,
              "prune_threshold": prune_threshold}

@@ -40,7 +40,15 @@ import acbo_core as ac
 import acbo_surrogate as sur
 from acbo.benchmark_families import FAMILIES, Family, family
 from acbo.truth import Truth, problem_truth, true_means
-from acbo_core.config_checks import check_choice, check_int, check_seeds
+from acbo_core.configs import (
+    choice,
+    configclass,
+    from_dict,
+    integer,
+    seeds,
+    sequence,
+    to_dict,
+)
 from acbo_core.errors import ConfigError, SchemaError
 from acbo_core.storage import json_number
 from acbo_expert import (
@@ -51,7 +59,7 @@ from acbo_expert import (
     run_parent_scale,
     run_random,
 )
-from acbo_training import RunLogger, config_to_dict, run_tasks
+from acbo_training import RunLogger, run_tasks
 
 __all__ = ["METHODS", "TIMES", "BenchmarkConfig", "RunRecord", "run_benchmark",
            "summarise", "quick_config"]
@@ -71,7 +79,7 @@ POSTERIOR_N_INT = 2
 """Initial interventional samples per variable of the data the posteriors are compared on."""
 
 
-@dataclasses.dataclass(frozen=True)
+@configclass
 class BenchmarkConfig:
     """What a benchmark runs.
 
@@ -91,37 +99,19 @@ class BenchmarkConfig:
       refine_size: points of its local refinement grid.
     """
 
-    families: tuple[str, ...] = tuple(FAMILIES)
-    methods: tuple[str, ...] = METHODS
-    seeds: tuple[int, ...] = (0, 1)
-    n_problems: int = 10
-    T: int = 20
-    n_int: tuple[int, ...] = (2, 0)
-    n_obs: int = 200
-    k_max: int = 3
-    split: str = "report"
-    workers: int = 1
-    grid_size: int = 256
-    refine_size: int = 64
-
-    def __post_init__(self) -> None:
-        for name in self.families:
-            family(name)
-        unknown = [m for m in self.methods if m not in METHODS]
-        if unknown:
-            raise ConfigError(f"unknown benchmark method(s) {unknown}; known: {METHODS}")
-        if not self.families or not self.methods or not self.n_int:
-            raise ConfigError("a benchmark needs at least one family, method and n_int")
-        limits = {"n_problems": 1000, "T": 1000, "n_obs": 100_000, "k_max": 10, "workers": 64,
-                  "grid_size": 4096, "refine_size": 1024}
-        for name, high in limits.items():
-            check_int(self, name, 1, high)
-        check_seeds(self, "seeds")
-        if any(isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 10
-               for n in self.n_int):
-            raise ConfigError(f"BenchmarkConfig.n_int must hold integers in [0, 10], got "
-                              f"{self.n_int!r}")
-        check_choice(self, "split", ("report", "tune"))
+    families: tuple[str, ...] = sequence(tuple(FAMILIES), choice("toy", tuple(FAMILIES)),
+                                         min_items=1)
+    methods: tuple[str, ...] = sequence(METHODS, choice("acbo", METHODS), min_items=1)
+    seeds: tuple[int, ...] = seeds((0, 1))
+    n_problems: int = integer(10, 1, 1000)
+    T: int = integer(20, 1, 1000)
+    n_int: tuple[int, ...] = sequence((2, 0), integer(2, 0, 10), min_items=1)
+    n_obs: int = integer(200, 1, 100_000)
+    k_max: int = integer(3, 1, 10)
+    split: str = choice("report", ("report", "tune"))
+    workers: int = integer(1, 1, 64)
+    grid_size: int = integer(256, 1, 4096)
+    refine_size: int = integer(64, 1, 1024)
 
 
 def quick_config(**changes: Any) -> BenchmarkConfig:
@@ -305,7 +295,7 @@ def _run_name(fam: str, problem: int, seed: int, n_int: int, method: str, tag: s
 
 def config_tag(cfg: BenchmarkConfig, system_tag: str, method: str) -> str:
     """A digest of what a cached run depends on (so another setting is never read back)."""
-    relevant = {k: v for k, v in config_to_dict(cfg).items()
+    relevant = {k: v for k, v in to_dict(cfg).items()
                 if k not in ("families", "methods", "seeds", "n_problems", "workers", "n_int")}
     text = json.dumps(relevant, sort_keys=True) + (system_tag if method in SYSTEM_METHODS
                                                      else "")
@@ -355,8 +345,7 @@ def run_problem(payload: Mapping[str, Any]) -> list[str]:
     Returns:
       The names of the runs done now (cached ones are skipped).
     """
-    cfg = BenchmarkConfig(**{k: tuple(v) if isinstance(v, list) else v
-                             for k, v in payload["config"].items()})
+    cfg = from_dict(BenchmarkConfig, payload["config"])
     fam = family(payload["family"])
     out = pathlib.Path(payload["out"])
     index, n_int = int(payload["problem"]), int(payload["n_int"])
@@ -434,7 +423,7 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | pathlib.Path, *,
         fam = family(name)
         if fam.needs:
             fam.problem(0, split=cfg.split)  # fails now, naming the extra, if it is missing
-    payloads = [{"config": config_to_dict(cfg), "family": name, "problem": i, "n_int": n_int,
+    payloads = [{"config": to_dict(cfg), "family": name, "problem": i, "n_int": n_int,
                  "out": str(out), "system": None if system_path is None else str(system_path),
                  "system_tag": system_tag}
                 for name in cfg.families for n_int in cfg.n_int
@@ -580,5 +569,5 @@ def summarise(cfg: BenchmarkConfig, records: Sequence[RunRecord], out: pathlib.P
                     k: (_mean([r[k] for r in rows]) if k.endswith("f1")
                         else float(np.median([r[k] for r in rows]))) for k in _POSTERIOR_KEYS}}
         families[name] = entry
-    return {"config": config_to_dict(cfg), "families": families,
+    return {"config": to_dict(cfg), "families": families,
             "created": time.strftime("%Y-%m-%d %H:%M")}

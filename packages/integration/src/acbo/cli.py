@@ -142,11 +142,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             job.generate_stage(run, logger)
         elif args.command == "train":
             job.check_component(run, args.component)
-            trajectories = job.generate_stage(run, logger)
-            job.train_stage(run, trajectories, logger, component=args.component)
+            split = job.generate_stage(run, logger)
+            job.train_stage(run, split, logger, component=args.component)
         elif args.command == "evaluate":
-            trajectories = job.load_trajectories(run)
-            _summary(job.evaluate_stage(run, trajectories, logger), run.root)
+            _summary(job.evaluate_stage(run, job.load_split(run), logger), run.root)
         else:
             _summary(job.run_all(run, logger), run.root)
     return EXIT_OK
@@ -171,7 +170,7 @@ def _check_optimize_args(args: argparse.Namespace) -> None:
         ``--json`` result (exit 3).
       StorageError: ``--json`` is in a folder that is missing or not writable (exit 3).
     """
-    from acbo_core.config_checks import MAX_SEED
+    from acbo_core.configs import MAX_SEED
     from acbo_core.errors import ConfigError, OverwriteRefusedError, StorageError
     from acbo_expert.config import MAX_T
 

@@ -10,7 +10,6 @@ sized to finish in about a quarter of an hour on two CPU cores (14 min measured)
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.resources
 import pathlib
 from collections.abc import Sequence
@@ -19,7 +18,18 @@ from typing import Any
 import acbo_acquisition as aq
 from acbo.evaluation import _ALIASES, BASELINES
 from acbo.system import DecisionConfig, OnlineConfig
-from acbo_core.config_checks import check_finite, check_int, check_seeds
+from acbo_core.configs import (
+    apply_overrides,
+    choice,
+    configclass,
+    flag,
+    from_dict,
+    integer,
+    load_toml,
+    section,
+    seeds,
+    sequence,
+)
 from acbo_core.errors import ConfigError
 from acbo_expert import ParentScaleConfig
 from acbo_expert.config import MAX_T
@@ -28,9 +38,6 @@ from acbo_training import (
     PipelineConfig,
     SurrogateTrainingConfig,
     TrainingConfig,
-    apply_overrides,
-    config_from_dict,
-    load_toml,
 )
 from acbo_training.demonstrations import MAX_N_VARS
 from acbo_training.pipelines import check_problem_size
@@ -44,7 +51,7 @@ BASELINE_METHODS = (*_ALIASES, *BASELINES)
 """What ``evaluation.baseline_method`` may name (aliases of PARENT_SCALE included)."""
 
 
-@dataclasses.dataclass(frozen=True)
+@configclass
 class EvaluationConfig:
     """What the evaluation measures.
 
@@ -55,6 +62,8 @@ class EvaluationConfig:
       baseline_method: the reference (``"per_graph_training"``: PARENT_SCALE per graph).
       baselines: the methods run besides the system.
       use_online_grpo: the system fine-tunes its policy during evaluation runs.
+      compare_cold_start: also train the policy by GRPO from a fresh initialisation, for the
+        report's warm-start-versus-cold-start criterion (costs a second GRPO run).
       n_transfer_scms: SCMs per size for the surrogate's transfer test.
       transfer_factor: the transfer test's graphs have this many times the largest training
         size.
@@ -62,53 +71,33 @@ class EvaluationConfig:
         in the transfer test's data.
     """
 
-    n_test_scms: int = 4
-    seeds: tuple[int, ...] = (0, 1)
-    n_steps: int = 0
-    baseline_method: str = "per_graph_training"
-    baselines: tuple[str, ...] = ("parent_scale", "random", "oracle")
-    use_online_grpo: bool = False
-    n_transfer_scms: int = 6
-    transfer_factor: int = 2
-    transfer_int_samples: int = 20
-
-    def __post_init__(self) -> None:
-        check_finite(self)
-        check_int(self, "n_test_scms", 1, 10_000)
-        check_seeds(self, "seeds")
-        check_int(self, "n_steps", 0, MAX_T)
-        if self.baseline_method not in BASELINE_METHODS:
-            raise ConfigError(f"EvaluationConfig.baseline_method must be one of "
-                              f"{sorted(BASELINE_METHODS)}, got {self.baseline_method!r}")
-        if not isinstance(self.baselines, tuple | list):
-            raise ConfigError(f"EvaluationConfig.baselines must be a list of method names, got "
-                              f"{self.baselines!r}")
-        unknown = [b for b in self.baselines if b not in BASELINES]
-        if unknown:
-            raise ConfigError(f"EvaluationConfig.baselines: unknown method(s) {unknown}; known: "
-                              f"{sorted(BASELINES)}")
-        if not isinstance(self.use_online_grpo, bool):
-            raise ConfigError(f"EvaluationConfig.use_online_grpo must be true or false, got "
-                              f"{self.use_online_grpo!r}")
-        check_int(self, "n_transfer_scms", 1, 10_000)
-        check_int(self, "transfer_factor", 1, MAX_N_VARS)
-        check_int(self, "transfer_int_samples", 0, 1_000_000)
+    n_test_scms: int = integer(4, 1, 10_000)
+    seeds: tuple[int, ...] = seeds((0, 1))
+    n_steps: int = integer(0, 0, MAX_T)
+    baseline_method: str = choice("per_graph_training", BASELINE_METHODS)
+    baselines: tuple[str, ...] = sequence(("parent_scale", "random", "oracle"),
+                                          choice("random", tuple(BASELINES)))
+    use_online_grpo: bool = flag(False)
+    compare_cold_start: bool = flag(True)
+    n_transfer_scms: int = integer(6, 1, 10_000)
+    transfer_factor: int = integer(2, 1, MAX_N_VARS)
+    transfer_int_samples: int = integer(20, 0, 1_000_000)
 
 
-@dataclasses.dataclass(frozen=True)
+@configclass
 class ACBOConfig:
     """Everything ``acbo-train`` needs (see the module docstring)."""
 
-    training: TrainingConfig = TrainingConfig()
-    demonstrations: DemonstrationConfig = DemonstrationConfig()
-    expert: ParentScaleConfig = ParentScaleConfig()
-    surrogate: SurrogateTrainingConfig = SurrogateTrainingConfig()
-    acquisition: aq.AcquisitionConfig = aq.AcquisitionConfig()
-    online: OnlineConfig = OnlineConfig()
-    decision: DecisionConfig = DecisionConfig()
-    evaluation: EvaluationConfig = EvaluationConfig()
+    training: TrainingConfig = section(TrainingConfig())
+    demonstrations: DemonstrationConfig = section(DemonstrationConfig())
+    expert: ParentScaleConfig = section(ParentScaleConfig())
+    surrogate: SurrogateTrainingConfig = section(SurrogateTrainingConfig())
+    acquisition: aq.AcquisitionConfig = section(aq.AcquisitionConfig())
+    online: OnlineConfig = section(OnlineConfig())
+    decision: DecisionConfig = section(DecisionConfig())
+    evaluation: EvaluationConfig = section(EvaluationConfig())
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         self.pipeline()  # the training layer's checks across tables
         hi = self.demonstrations.distribution.n_vars[1]
         d = hi * self.evaluation.transfer_factor
@@ -156,4 +145,4 @@ def load_config(path: str | pathlib.Path | None = None, overrides: Sequence[str]
         data: dict[str, Any] = tomllib.loads(default_config_text(name or DEFAULT_CONFIG_NAME))
     else:
         data = load_toml(name)
-    return config_from_dict(ACBOConfig, apply_overrides(data, list(overrides)))
+    return from_dict(ACBOConfig, apply_overrides(data, list(overrides)))

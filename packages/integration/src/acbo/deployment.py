@@ -22,14 +22,14 @@ import pyrsistent as pyr
 import acbo_core as ac
 from acbo.system import OptimizationResult, TrainedACBOSystem
 from acbo_core import AcquisitionState, ExperienceBuffer, ParentSetPosterior
-from acbo_core.errors import ConfigError
+from acbo_core.configs import configclass, integer, number, sequence
 from acbo_expert import ParentScaleConfig, ParentScaleResult
 
 __all__ = ["DeploymentConfig", "DeployedACBOSystem", "deploy_trained_system", "ACBOPipeline",
            "integrate_with_existing_pipeline"]
 
 
-@dataclasses.dataclass(frozen=True)
+@configclass
 class DeploymentConfig:
     """How a system is served.
 
@@ -39,16 +39,9 @@ class DeploymentConfig:
       exploration_rate: probability of a uniformly random intervention per decision.
     """
 
-    warmup_sizes: tuple[int, ...] = (8, 16)
-    warmup_samples: int = 256
-    exploration_rate: float = 0.0
-
-    def __post_init__(self) -> None:
-        if any(isinstance(d, bool) or not isinstance(d, int) or d < 2
-               for d in self.warmup_sizes):
-            raise ConfigError(f"warmup_sizes must be ints >= 2, got {self.warmup_sizes!r}")
-        if not 0.0 <= self.exploration_rate <= 1.0:
-            raise ConfigError(f"exploration_rate must be in [0, 1], got {self.exploration_rate}")
+    warmup_sizes: tuple[int, ...] = sequence((8, 16), integer(8, 2))
+    warmup_samples: int = integer(256, 1)
+    exploration_rate: float = number(0.0, 0.0, 1.0)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

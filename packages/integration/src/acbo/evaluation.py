@@ -25,6 +25,7 @@ import acbo_surrogate as sur
 from acbo.truth import problem_truth
 from acbo_acquisition import (
     GRPOProblems,
+    PolicyConfig,
     expected_rewards,
     make_grpo_problems,
     select_intervention,
@@ -39,10 +40,8 @@ from acbo_expert import (
     run_random,
 )
 from acbo_training import (
-    AcquisitionModelResult,
     ExpertTrajectory,
     RunLogger,
-    SurrogateModelResult,
     evaluate_surrogate_pairs,
     extract_acquisition_training_data,
     extract_surrogate_training_data,
@@ -334,7 +333,7 @@ def evaluate_system_performance(system: Any, test_scms: Sequence[Mapping[str, An
                                                 f"{int(use_online_grpo)}"})
 
 
-def evaluate_surrogate_accuracy(surrogate: SurrogateModelResult,
+def evaluate_surrogate_accuracy(config: sur.SurrogateConfig, params: Any,
                                 test_trajectories: Sequence[ExpertTrajectory], *,
                                 expert_config: ParentScaleConfig | None = None
                                 ) -> dict[str, float]:
@@ -344,8 +343,7 @@ def evaluate_surrogate_accuracy(surrogate: SurrogateModelResult,
     features: the settings the demonstrations were made with).
     """
     pairs = extract_surrogate_training_data(test_trajectories)
-    metrics, speedup = evaluate_surrogate_pairs(surrogate.model, surrogate.params, pairs,
-                                                surrogate.model.model.k_max,
+    metrics, speedup = evaluate_surrogate_pairs(config, params, pairs, config.model.k_max,
                                                 expert_config=expert_config)
     return {**metrics, "speedup": speedup, "n_pairs": float(len(pairs))}
 
@@ -374,7 +372,7 @@ def scenarios_from_trajectories(trajectories: Sequence[ExpertTrajectory],
             for e in extract_acquisition_training_data(trajectories, posterior_fn)]
 
 
-def evaluate_acquisition_performance(acquisition: AcquisitionModelResult,
+def evaluate_acquisition_performance(params: Any, config: PolicyConfig,
                                      test_scenarios: Sequence[OptimizationScenario]
                                      ) -> dict[str, float]:
     """The policy on held-out decisions: agreement with the expert's variable (and its
@@ -384,14 +382,14 @@ def evaluate_acquisition_performance(acquisition: AcquisitionModelResult,
     """
     if not test_scenarios:
         raise ConfigError("evaluate_acquisition_performance needs at least one scenario")
-    cfg = acquisition.config.policy
+    cfg = config
     linear = [s for s in test_scenarios if ac.is_linear_scm(s.scm)]
     metrics: dict[str, float] = {"n_scenarios": float(len(test_scenarios))}
     with_expert = [s for s in test_scenarios if s.expert_action is not None]
     if with_expert:
         agree = []
         for s in with_expert:
-            chosen = _greedy(acquisition, s.state)
+            chosen = _greedy(params, cfg, s.state)
             agree.append(chosen == tuple(s.expert_action["targets"])[0])
         metrics["expert_agreement"] = float(np.mean(agree))
         # Its sampling error: a model retrained from data that differ in the last bit (another
@@ -400,14 +398,13 @@ def evaluate_acquisition_performance(acquisition: AcquisitionModelResult,
     if linear:
         problems: GRPOProblems = make_grpo_problems(
             [s.state for s in linear], [s.scm for s in linear], n_bins=cfg.n_value_bins)
-        r = expected_rewards(acquisition.params, problems, policy_config=cfg)
+        r = expected_rewards(params, problems, policy_config=cfg)
         span = np.maximum(r["oracle"] - r["random"], 1e-9)
         metrics["normalised_reward"] = float(np.mean((r["greedy"] - r["random"]) / span))
         metrics["normalised_reward_sampled"] = float(np.mean((r["policy"] - r["random"]) / span))
     return metrics
 
 
-def _greedy(acquisition: AcquisitionModelResult, state: ac.AcquisitionState) -> str:
-    do = select_intervention(acquisition.params, state, key=jax.random.key(0),
-                             config=acquisition.config.policy)
+def _greedy(params: Any, config: PolicyConfig, state: ac.AcquisitionState) -> str:
+    do = select_intervention(params, state, key=jax.random.key(0), config=config)
     return str(tuple(do["targets"])[0])

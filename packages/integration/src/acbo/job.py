@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import pathlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
@@ -44,13 +45,13 @@ from acbo.evaluation import (
 from acbo.persistence import SYSTEM_KIND, load_system, save_system
 from acbo.report import REPORT_KIND, Criterion, write_report
 from acbo.system import TrainedACBOSystem
+from acbo_core.configs import to_dict
 from acbo_core.errors import CheckpointError, ConfigError
 from acbo_training import (
     AcquisitionModelResult,
-    ExpertTrajectory,
     RunLogger,
+    Split,
     SurrogateModelResult,
-    config_to_dict,
     expert_posterior_fn,
     generate_from_config,
     graph_id,
@@ -61,7 +62,7 @@ from acbo_training import (
     train_validation_split,
 )
 
-__all__ = ["RUN_KIND", "RunDir", "load_trajectories", "generate_stage", "train_stage",
+__all__ = ["RUN_KIND", "RunDir", "load_split", "generate_stage", "train_stage",
            "evaluate_stage", "run_all", "success_criteria", "test_scms", "transfer_test"]
 
 
@@ -92,7 +93,7 @@ class RunDir:
         """
         root = ac.claim_directory(root, RUN_KIND)
         with ac.directory_lock(root, what="run directory"):
-            resolved = ac.dumps_json(config_to_dict(config), indent=2) + "\n"
+            resolved = ac.dumps_json(to_dict(config), indent=2) + "\n"
             path = root / "config.json"
             if path.exists():
                 try:
@@ -125,18 +126,24 @@ def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
     return [] if json.dumps(a) == json.dumps(b) else [prefix.rstrip(".")]
 
 
-def generate_stage(run: RunDir, logger: RunLogger) -> list[ExpertTrajectory]:
-    """Demonstrations (resumes at the first missing shard), loaded as trajectories."""
+def generate_stage(run: RunDir, logger: RunLogger) -> Split:
+    """Demonstrations (resumes at the first missing shard), loaded as trajectories and split by
+    graph: the split every later stage uses."""
     start = time.perf_counter()
     data = generate_from_config(run.config.pipeline(), run / "demonstrations", logger=logger)
     logger.log("demonstrations", runs=data.n, shards=data.shards, generated=data.generated,
                seconds=round(time.perf_counter() - start, 1))
     _record_timing(run, "demonstrations", time.perf_counter() - start, data.generated > 0)
-    return load_expert_trajectories(run / "demonstrations")
+    return _split(run)
 
 
-def load_trajectories(run: RunDir) -> list[ExpertTrajectory]:
-    """The run's demonstrations as trajectories.
+def _split(run: RunDir) -> Split:
+    return train_validation_split(load_expert_trajectories(run / "demonstrations"),
+                                  run.config.training)
+
+
+def load_split(run: RunDir) -> Split:
+    """The run's demonstrations as trajectories, split by graph.
 
     Raises:
       CheckpointError: the run has no demonstrations yet.
@@ -144,11 +151,11 @@ def load_trajectories(run: RunDir) -> list[ExpertTrajectory]:
     if not (run / "demonstrations").is_dir():
         raise CheckpointError(f"no demonstrations in {str(run.root)!r} yet: run "
                               "`acbo-train generate` (or `acbo-train run`) first")
-    return load_expert_trajectories(run / "demonstrations")
+    return _split(run)
 
 
-def _train_surrogate(run: RunDir, trajectories: Sequence[ExpertTrajectory],
-                     logger: RunLogger) -> tuple[Any, sur.SurrogateConfig, dict[str, Any]]:
+def _train_surrogate(run: RunDir, split: Split, logger: RunLogger
+                     ) -> tuple[Any, sur.SurrogateConfig, dict[str, Any]]:
     path = run / "models" / "surrogate"
     if path.exists() or path.is_symlink():
         try:
@@ -163,7 +170,7 @@ def _train_surrogate(run: RunDir, trajectories: Sequence[ExpertTrajectory],
             _set_aside(path, logger, err)
     start = time.perf_counter()
     result: SurrogateModelResult = train_surrogate_component(
-        trajectories, run.config.surrogate, training_config=run.config.training,
+        split, run.config.surrogate, training_config=run.config.training,
         checkpoint_dir=run / "checkpoints" / "surrogate", logger=logger,
         expert_config=run.config.expert)
     meta = {"validation_metrics": result.validation_metrics,
@@ -173,8 +180,8 @@ def _train_surrogate(run: RunDir, trajectories: Sequence[ExpertTrajectory],
     return result.params, result.model, meta
 
 
-def _train_policy(run: RunDir, trajectories: Sequence[ExpertTrajectory],
-                  surrogate: SurrogateModelResult, logger: RunLogger
+def _train_policy(run: RunDir, split: Split, posterior_fn: Callable[..., Any],
+                  logger: RunLogger
                   ) -> tuple[Any, aq.PolicyConfig, dict[str, Any]]:
     path = run / "models" / "policy"
     if path.exists() or path.is_symlink():
@@ -187,9 +194,10 @@ def _train_policy(run: RunDir, trajectories: Sequence[ExpertTrajectory],
             _set_aside(path, logger, err)
     start = time.perf_counter()
     result: AcquisitionModelResult = train_acquisition_component(
-        trajectories, surrogate, run.config.acquisition, training_config=run.config.training,
-        compare_cold_start=True, checkpoint_dir=run / "checkpoints" / "acquisition",
-        logger=logger)
+        split, run.config.acquisition, posterior_fn=posterior_fn,
+        training_config=run.config.training,
+        compare_cold_start=run.config.evaluation.compare_cold_start,
+        checkpoint_dir=run / "checkpoints" / "acquisition", logger=logger)
     meta = {"validation_metrics": result.validation_metrics,
             "convergence": [list(p) for p in result.convergence],
             "cold_start_convergence": (None if result.cold_start_convergence is None
@@ -230,8 +238,8 @@ def check_component(run: RunDir, component: str) -> None:
                           "the surrogate's posteriors")
 
 
-def train_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger: RunLogger, *,
-                component: str = "both") -> TrainedACBOSystem | None:
+def train_stage(run: RunDir, split: Split, logger: RunLogger, *, component: str = "both"
+                ) -> TrainedACBOSystem | None:
     """Trains the surrogate, the policy or both (skipping a component already trained), and
     saves the system once both exist.
 
@@ -239,21 +247,19 @@ def train_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger: R
       ConfigError: an unknown component, or the policy asked for before the surrogate.
     """
     check_component(run, component)
-    s_params, s_config, s_meta = _train_surrogate(run, trajectories, logger)
+    s_params, s_config, s_meta = _train_surrogate(run, split, logger)
     if component == "surrogate":
         return None
-    surrogate = SurrogateModelResult(s_config, s_params, {}, s_meta["validation_metrics"],
-                                     float(s_meta["speedup_estimate"]))
-    p_params, p_config, p_meta = _train_policy(run, trajectories, surrogate, logger)
+    posterior_fn = functools.partial(sur.predict_posterior, s_params, config=s_config.model)
+    p_params, p_config, p_meta = _train_policy(run, split, posterior_fn, logger)
     number = ac.json_number
     metrics = {f"surrogate_{k}": number(v) for k, v in s_meta["validation_metrics"].items()}
     metrics["surrogate_speedup"] = number(s_meta["speedup_estimate"])
     metrics |= {f"acquisition_{k}": number(v) for k, v in p_meta["validation_metrics"].items()}
-    train, _ = train_validation_split(trajectories, run.config.training)
     system = TrainedACBOSystem(s_config, s_params, p_config, p_params,
                                run_config=run.config.expert, online=run.config.online,
                                decision=run.config.decision,
-                               training_scms=tuple(t.scm for t in train),
+                               training_scms=tuple(t.scm for t in split.train),
                                performance_metrics=metrics)
     _set_aside_unless(run / "system", SYSTEM_KIND, logger)
     save_system(system, run / "system")
@@ -404,8 +410,7 @@ def _read_policy_meta(run: RunDir) -> dict[str, Any]:
     return meta
 
 
-def evaluate_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger: RunLogger
-                   ) -> dict[str, Any]:
+def evaluate_stage(run: RunDir, split: Split, logger: RunLogger) -> dict[str, Any]:
     """Evaluates the saved system and writes the report; returns the report's dict.
 
     Raises:
@@ -414,21 +419,16 @@ def evaluate_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger
     start = time.perf_counter()
     system = load_system(run / "system")
     cfg = run.config
-    train, val = train_validation_split(trajectories, run.config.training)
-    surrogate = SurrogateModelResult(system.surrogate_config, system.surrogate_params, {}, {},
-                                     float("nan"))
-    s_metrics = evaluate_surrogate_accuracy(surrogate, val, expert_config=cfg.expert)
+    s_metrics = evaluate_surrogate_accuracy(system.surrogate_config, system.surrogate_params,
+                                            split.validation, expert_config=cfg.expert)
     logger.log("surrogate_accuracy", metrics=s_metrics)
-    acq = AcquisitionModelResult(system.acquisition_params,
-                                 dataclasses.replace(cfg.acquisition,
-                                                     policy=system.policy_config),
-                                 [], [], [], None, {})
     a_metrics = evaluate_acquisition_performance(
-        acq, scenarios_from_trajectories(val, system.predict_posterior))
+        system.acquisition_params, system.policy_config,
+        scenarios_from_trajectories(split.validation, system.predict_posterior))
     logger.log("acquisition_performance", metrics=a_metrics)
     policy_meta = _read_policy_meta(run)
     transfer = transfer_test(system, cfg, logger)
-    scms = test_scms(cfg, {graph_id(t.scm) for t in trajectories})
+    scms = test_scms(cfg, {graph_id(t.scm) for t in (*split.train, *split.validation)})
     report = evaluate_system_performance(
         system, scms, cfg.evaluation.baseline_method, baselines=cfg.evaluation.baselines,
         seeds=cfg.evaluation.seeds, n_steps=cfg.evaluation.n_steps or None,
@@ -454,7 +454,7 @@ def evaluate_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger
         "title": "ACBO evaluation report",
         "created": time.strftime("%Y-%m-%d %H:%M"),
         "machine": machine_info(),
-        "config": config_to_dict(cfg),
+        "config": to_dict(cfg),
         "success_criteria": [c.to_dict() for c in criteria],
         "convergence": report.convergence(),
         "end_to_end": report.end_to_end(),
@@ -462,7 +462,7 @@ def evaluate_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger
         "decision_time": decision,
         "components": components,
         "timings": _read_timings(run),
-        "data": {"train_graphs": len(train), "validation_graphs": len(val),
+        "data": {"train_graphs": len(split.train), "validation_graphs": len(split.validation),
                  "test_scms": [graph_id(s) for s in scms]},
     }
     _set_aside_unless(run / "report", REPORT_KIND, logger)
@@ -475,6 +475,6 @@ def evaluate_stage(run: RunDir, trajectories: Sequence[ExpertTrajectory], logger
 
 def run_all(run: RunDir, logger: RunLogger) -> dict[str, Any]:
     """Everything end to end: demonstrations, training, evaluation, report."""
-    trajectories = generate_stage(run, logger)
-    train_stage(run, trajectories, logger)
-    return evaluate_stage(run, trajectories, logger)
+    split = generate_stage(run, logger)
+    train_stage(run, split, logger)
+    return evaluate_stage(run, split, logger)

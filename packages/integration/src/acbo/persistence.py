@@ -18,9 +18,9 @@ import acbo_acquisition as aq
 import acbo_core as ac
 import acbo_surrogate as sur
 from acbo.system import DecisionConfig, OnlineConfig, TrainedACBOSystem
+from acbo_core.configs import from_dict, to_dict
 from acbo_core.errors import ACBOError, CheckpointError, ConfigError
 from acbo_expert import ParentScaleConfig
-from acbo_training import config_from_dict, config_to_dict
 
 __all__ = ["SYSTEM_KIND", "SYSTEM_FORMAT_VERSION", "PRETRAINED", "save_system", "load_system",
            "load_pretrained", "pretrained_path"]
@@ -81,9 +81,9 @@ def save_system(system: TrainedACBOSystem, path: str | os.PathLike[str]) -> path
         scms = [json.loads(ac.scm_to_json(s)) for s in system.training_scms]
         ac.write_file(tmp / "training_scms.json", ac.dumps_json(scms))
         meta = {"kind": SYSTEM_KIND, "format_version": SYSTEM_FORMAT_VERSION,
-                "run_config": config_to_dict(system.run_config),
-                "online": config_to_dict(system.online),
-                "decision": config_to_dict(system.decision),
+                "run_config": to_dict(system.run_config),
+                "online": to_dict(system.online),
+                "decision": to_dict(system.decision),
                 "performance_metrics": {k: float(v)
                                         for k, v in system.performance_metrics.items()}}
         ac.write_file(tmp / "system.json", ac.dumps_json(meta, indent=2) + "\n")
@@ -145,9 +145,9 @@ def load_system(path: str | os.PathLike[str]) -> TrainedACBOSystem:
     try:
         if not isinstance(scm_docs, list):
             raise TypeError("training_scms.json is not a list")
-        run_config = config_from_dict(ParentScaleConfig, meta["run_config"])
-        online = config_from_dict(OnlineConfig, meta["online"])
-        decision = config_from_dict(DecisionConfig, meta["decision"])
+        run_config = from_dict(ParentScaleConfig, meta["run_config"])
+        online = from_dict(OnlineConfig, meta["online"])
+        decision = from_dict(DecisionConfig, meta["decision"])
         scms = tuple(ac.scm_from_json(json.dumps(s)) for s in scm_docs)
         metrics = {str(k): float("nan") if v is None else float(v)
                    for k, v in meta["performance_metrics"].items()}

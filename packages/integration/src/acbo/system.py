@@ -34,14 +34,14 @@ from acbo_core import (
     ParentSetPosterior,
     create_perfect_intervention,
 )
-from acbo_core.config_checks import check_finite, check_int, check_number
+from acbo_core.configs import configclass, integer, number
 from acbo_core.errors import ConfigError
 from acbo_expert import ParentScaleConfig, ParentScaleResult, run_method, score_proposals
 
 __all__ = ["OnlineConfig", "DecisionConfig", "TrainedACBOSystem", "OptimizationResult"]
 
 
-@dataclasses.dataclass(frozen=True)
+@configclass
 class DecisionConfig:
     """How the policy's proposal becomes an intervention.
 
@@ -64,18 +64,12 @@ class DecisionConfig:
         best expected improvement.
     """
 
-    candidates: int = 3
-    exhausted_ratio: float = 0.1
-    value_tolerance: float = 0.05
-
-    def __post_init__(self) -> None:
-        check_finite(self)
-        check_int(self, "candidates", 1, 1000)
-        check_number(self, "exhausted_ratio", 0.0, 1.0)
-        check_number(self, "value_tolerance", 0.0)
+    candidates: int = integer(3, 1, 1000)
+    exhausted_ratio: float = number(0.1, 0.0, 1.0)
+    value_tolerance: float = number(0.05, 0.0)
 
 
-@dataclasses.dataclass(frozen=True)
+@configclass
 class OnlineConfig:
     """Online GRPO during a run.
 
@@ -87,20 +81,13 @@ class OnlineConfig:
       max_sets: most probable parent sets in the reward model.
     """
 
-    updates_per_step: int = 2
-    group_size: int = 16
-    learning_rate: float = 1e-4
-    kl_coef: float = 0.1
-    max_sets: int = 16
+    updates_per_step: int = integer(2, 1)
+    group_size: int = integer(16, 2, MAX_BATCH, why="advantages are relative to the group")
+    learning_rate: float = number(1e-4, 0.0, low_open=True)
+    kl_coef: float = number(0.1, 0.0)
+    max_sets: int = integer(16, 1, 10_000)
 
-    def __post_init__(self) -> None:
-        check_finite(self)
-        check_int(self, "updates_per_step", 1)
-        # GRPO's advantages are relative to the group, so a group needs two interventions.
-        check_int(self, "group_size", 2, MAX_BATCH)
-        check_int(self, "max_sets", 1, 10_000)
-        check_number(self, "learning_rate", 0.0, low_open=True)
-        check_number(self, "kl_coef", 0.0)
+    def _check(self) -> None:
         try:
             self.grpo_config()
         except ConfigError as err:  # anything GRPO refuses, refused now rather than mid-run

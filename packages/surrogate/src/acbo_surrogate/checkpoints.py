@@ -18,7 +18,8 @@ import jax
 import jax.numpy as jnp
 
 from acbo_core import load_checkpoint, save_checkpoint
-from acbo_core.errors import CheckpointError, SchemaError
+from acbo_core.configs import from_dict, to_dict
+from acbo_core.errors import CheckpointError, ConfigError
 from acbo_surrogate.config import SurrogateConfig
 from acbo_surrogate.training import init_params
 
@@ -47,7 +48,7 @@ def save_surrogate(
       The checkpoint directory.
     """
     return save_checkpoint(path, jax.device_get(params), kind=CHECKPOINT_KIND,
-                           format_version=FORMAT_VERSION, config=config.to_json(),
+                           format_version=FORMAT_VERSION, config=to_dict(config),
                            metadata=metadata)
 
 
@@ -64,8 +65,8 @@ def load_surrogate(path: str | os.PathLike[str]) -> tuple[hk.Params, SurrogateCo
     """
     info = load_checkpoint(path, kind=CHECKPOINT_KIND, format_version=FORMAT_VERSION)[1]
     try:
-        config = SurrogateConfig.from_json(info["config"])
-    except SchemaError as err:
+        config = from_dict(SurrogateConfig, info["config"])
+    except ConfigError as err:
         raise CheckpointError(f"{str(path)!r}: {err}") from None
     like = jax.eval_shape(lambda: init_params(jax.random.key(0), config))
     params, _ = load_checkpoint(path, kind=CHECKPOINT_KIND, format_version=FORMAT_VERSION,

@@ -1,22 +1,19 @@
 """Hyperparameters of the surrogate: the network, the training step, shape buckets.
 
 Every field is a plain Python value; configs are frozen and hashable, so they can be static
-arguments of jitted functions and round-trip through a checkpoint's JSON sidecar.
+arguments of jitted functions and round-trip through a checkpoint's JSON sidecar
+(:func:`acbo_core.configs.to_dict` / :func:`~acbo_core.configs.from_dict`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
-from typing import Any
-
-from acbo_core.config_checks import check_finite, check_number
-from acbo_core.errors import SchemaError
+from acbo_core.configs import configclass, integer, number, section, sequence
+from acbo_core.errors import ConfigError
 
 __all__ = ["ModelConfig", "TrainConfig", "SurrogateConfig", "bucket_n", "bucket_d"]
 
 
-@dataclasses.dataclass(frozen=True)
+@configclass
 class ModelConfig:
     """The ParentSetPredictionModel's architecture.
 
@@ -37,36 +34,27 @@ class ModelConfig:
       widening: hidden width of every feed-forward block, as a multiple of its input width.
     """
 
-    k_max: int = 3
-    cell_dim: int = 8
-    cell_layers: int = 1
-    cell_heads: int = 1
-    inducing_points: int = 8
-    moment_channels: int = 16
-    pair_dim: int = 32
-    var_dim: int = 64
-    var_layers: int = 3
-    var_heads: int = 4
-    ridges: tuple[float, ...] = (0.05, 0.5)
-    widening: int = 2
+    k_max: int = integer(3, 0)
+    cell_dim: int = integer(8, 1)
+    cell_layers: int = integer(1, 0)
+    cell_heads: int = integer(1, 1)
+    inducing_points: int = integer(8, 1)
+    moment_channels: int = integer(16, 1)
+    pair_dim: int = integer(32, 1)
+    var_dim: int = integer(64, 1)
+    var_layers: int = integer(3, 0)
+    var_heads: int = integer(4, 1)
+    ridges: tuple[float, ...] = sequence((0.05, 0.5), number(0.1, 0.0, low_open=True),
+                                         min_items=1)
+    widening: int = integer(2, 1)
 
-    def __post_init__(self) -> None:
-        check_finite(self, error=SchemaError)
-        for name in ("cell_dim", "cell_heads", "inducing_points", "moment_channels", "pair_dim",
-                     "var_dim", "var_heads", "widening"):
-            if int(getattr(self, name)) < 1:
-                raise SchemaError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("k_max", "cell_layers", "var_layers"):
-            if int(getattr(self, name)) < 0:
-                raise SchemaError(f"ModelConfig.{name} must be >= 0, got {getattr(self, name)}")
+    def _check(self) -> None:
         if self.cell_dim % self.cell_heads or self.var_dim % self.var_heads:
-            raise SchemaError("cell_dim and var_dim must be divisible by their head counts")
-        if not self.ridges or any(r <= 0 for r in self.ridges):
-            raise SchemaError(f"ModelConfig.ridges must be positive, got {self.ridges}")
-        object.__setattr__(self, "ridges", tuple(float(r) for r in self.ridges))
+            raise ConfigError("ModelConfig: cell_dim and var_dim must be divisible by their "
+                              "head counts")
 
 
-@dataclasses.dataclass(frozen=True)
+@configclass
 class TrainConfig:
     """The optimiser and the loss mixture.
 
@@ -85,28 +73,18 @@ class TrainConfig:
         parent probabilities against the true parents.
     """
 
-    learning_rate: float = 1e-3
-    warmup_steps: int = 100
-    total_steps: int = 5000
-    end_lr_fraction: float = 0.05
-    weight_decay: float = 1e-4
-    clip_norm: float = 1.0
-    kl_weight: float = 1.0
-    set_nll_weight: float = 1.0
-    bce_weight: float = 1.0
-
-    def __post_init__(self) -> None:
-        check_finite(self, error=SchemaError)
-        if self.learning_rate <= 0 or self.total_steps < 1 or self.warmup_steps < 0:
-            raise SchemaError("TrainConfig needs learning_rate > 0, total_steps >= 1, "
-                              "warmup_steps >= 0")
-        for name in ("kl_weight", "set_nll_weight", "bce_weight", "weight_decay"):
-            check_number(self, name, 0.0, error=SchemaError)
-        check_number(self, "end_lr_fraction", 0.0, 1.0, error=SchemaError)
-        check_number(self, "clip_norm", 0.0, low_open=True, error=SchemaError)
+    learning_rate: float = number(1e-3, 0.0, low_open=True)
+    warmup_steps: int = integer(100, 0)
+    total_steps: int = integer(5000, 1)
+    end_lr_fraction: float = number(0.05, 0.0, 1.0)
+    weight_decay: float = number(1e-4, 0.0)
+    clip_norm: float = number(1.0, 0.0, low_open=True)
+    kl_weight: float = number(1.0, 0.0)
+    set_nll_weight: float = number(1.0, 0.0)
+    bce_weight: float = number(1.0, 0.0)
 
 
-@dataclasses.dataclass(frozen=True)
+@configclass
 class SurrogateConfig:
     """Model and training configuration together (what a checkpoint stores).
 
@@ -115,28 +93,8 @@ class SurrogateConfig:
       train: the optimiser and losses.
     """
 
-    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
-    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-serialisable dict (tuples become lists)."""
-        out = dataclasses.asdict(self)
-        out["model"]["ridges"] = list(self.model.ridges)
-        return out
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> SurrogateConfig:
-        """Inverse of :meth:`to_json`.
-
-        Raises:
-          SchemaError: unknown or missing fields.
-        """
-        try:
-            model = dict(data["model"])
-            model["ridges"] = tuple(model.get("ridges", ModelConfig.ridges))
-            return cls(ModelConfig(**model), TrainConfig(**dict(data["train"])))
-        except (KeyError, TypeError) as err:
-            raise SchemaError(f"bad surrogate config: {err}") from None
+    model: ModelConfig = section(ModelConfig())
+    train: TrainConfig = section(TrainConfig())
 
 
 def _round_up(n: int, step: int) -> int:

@@ -12,7 +12,6 @@ Glossary of shape letters: B batch, N samples, d variables, K candidate sets.
 
 from __future__ import annotations
 
-import dataclasses
 import queue
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,8 +22,15 @@ import numpy as np
 
 import acbo_core as ac
 from acbo_core import ExperienceBuffer, ParentSetPosterior
-from acbo_core.config_checks import check_finite
-from acbo_core.errors import SchemaError, ShapeMismatchError, UnknownVariableError
+from acbo_core.configs import (
+    choice,
+    configclass,
+    integer,
+    interval,
+    number,
+    sequence,
+)
+from acbo_core.errors import ConfigError, SchemaError, ShapeMismatchError, UnknownVariableError
 from acbo_surrogate.config import bucket_d, bucket_n
 from acbo_surrogate.losses import Batch
 from acbo_surrogate.sets import candidate_table, posterior_to_probs, set_index
@@ -123,7 +129,7 @@ def make_batch(
                  expert_w)
 
 
-@dataclasses.dataclass(frozen=True)
+@configclass
 class GeneratorConfig:
     """What :func:`synthetic_batches` draws.
 
@@ -147,33 +153,30 @@ class GeneratorConfig:
       k_max: candidate set size of the model being trained.
     """
 
-    batch_size: int = 16
-    d_range: tuple[int, int] = (3, 20)
-    n_buckets: tuple[int, ...] = (64, 128, 256)
-    min_samples: int = 16
-    int_fraction: tuple[float, float] = (0.0, 0.3)
-    no_int_prob: float = 0.15
-    graphs: tuple[str, ...] = ("erdos_renyi", "scale_free")
-    mechanisms: tuple[str, ...] = ("linear", "fourier")
-    mechanism_probs: tuple[float, ...] = (0.8, 0.2)
-    er_degree: tuple[float, float] = (1.0, 3.0)
-    sf_degrees: tuple[float, ...] = (2.0, 4.0)
-    noise_scale_range: tuple[float, float] = (0.5, 1.5)
-    default_prob: float = 0.5
-    max_interventions: int = 10
-    k_max: int = 3
+    batch_size: int = integer(16, 1)
+    d_range: tuple[int, int] = interval((3, 20), 2, integers=True)
+    n_buckets: tuple[int, ...] = sequence((64, 128, 256), integer(64, 1), min_items=1)
+    min_samples: int = integer(16, 4)
+    int_fraction: tuple[float, float] = interval((0.0, 0.3), 0.0, 1.0)
+    no_int_prob: float = number(0.15, 0.0, 1.0)
+    graphs: tuple[str, ...] = sequence(("erdos_renyi", "scale_free"),
+                                       choice("erdos_renyi", ("erdos_renyi", "scale_free")),
+                                       min_items=1)
+    mechanisms: tuple[str, ...] = sequence(("linear", "fourier"),
+                                           choice("linear", ("linear", "fourier")), min_items=1)
+    mechanism_probs: tuple[float, ...] = sequence((0.8, 0.2), number(0.5, 0.0))
+    er_degree: tuple[float, float] = interval((1.0, 3.0), 0.0, low_open=True)
+    sf_degrees: tuple[float, ...] = sequence((2.0, 4.0), number(2.0, 0.0, low_open=True),
+                                             min_items=1)
+    noise_scale_range: tuple[float, float] = interval((0.5, 1.5), 0.0)
+    default_prob: float = number(0.5, 0.0, 1.0)
+    max_interventions: int = integer(10, 1)
+    k_max: int = integer(3, 0)
 
-    def __post_init__(self) -> None:
-        check_finite(self, error=SchemaError)
-        if self.d_range[0] < 2 or self.d_range[1] < self.d_range[0]:
-            raise SchemaError(f"d_range must satisfy 2 <= lo <= hi, got {self.d_range}")
-        if self.batch_size < 1 or not self.n_buckets or self.min_samples < 4:
-            raise SchemaError("GeneratorConfig needs batch_size >= 1, n_buckets, "
-                              "min_samples >= 4")
+    def _check(self) -> None:
         if len(self.mechanisms) != len(self.mechanism_probs):
-            raise SchemaError("mechanisms and mechanism_probs must have the same length")
-        if not set(self.graphs) <= {"erdos_renyi", "scale_free"}:
-            raise SchemaError(f"unknown graph family in {self.graphs}")
+            raise ConfigError("GeneratorConfig.mechanisms and mechanism_probs must have the same "
+                              "length")
 
 
 def simulate_buffer(

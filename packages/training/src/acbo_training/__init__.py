@@ -7,13 +7,7 @@ from acbo_training.acquisition_pipeline import (
     train_acquisition_with_expert_warmstart,
     updates_to_reach,
 )
-from acbo_training.config import (
-    TrainingConfig,
-    apply_overrides,
-    config_from_dict,
-    config_to_dict,
-    load_toml,
-)
+from acbo_training.config import TrainingConfig
 from acbo_training.demonstrations import (
     DemonstrationSet,
     SCMDistribution,
@@ -36,6 +30,7 @@ from acbo_training.parallel import data_mesh, replicate, shard_batch
 from acbo_training.pipelines import (
     DemonstrationConfig,
     PipelineConfig,
+    Split,
     generate_from_config,
     load_pipeline_config,
     train_acquisition_component,
@@ -67,7 +62,7 @@ from acbo_training.trajectories import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "TrainingConfig", "config_from_dict", "config_to_dict", "load_toml", "apply_overrides",
+    "TrainingConfig",
     "ConfigError", "CorruptShardError", "DatasetMismatchError", "TaskFailedError",
     "EXECUTORS", "run_tasks", "RunLogger", "machine_info",
     "TrainingInterrupted", "LoopResult", "run_training",
@@ -83,6 +78,6 @@ __all__ = [
     "extract_surrogate_training_data", "train_surrogate_with_expert_data",
     "evaluate_surrogate_pairs", "expert_posterior_fn",
     "PipelineConfig", "DemonstrationConfig", "load_pipeline_config", "generate_from_config",
-    "train_validation_split",
+    "train_validation_split", "Split",
     "train_surrogate_component", "train_acquisition_component",
 ]

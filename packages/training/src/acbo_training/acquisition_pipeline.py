@@ -22,8 +22,8 @@ import pyrsistent as pyr
 
 import acbo_acquisition as aq
 from acbo_core import AcquisitionState, ParentSetPosterior
+from acbo_core.configs import to_dict
 from acbo_core.errors import ConfigError, ShapeMismatchError
-from acbo_training.config import config_to_dict
 from acbo_training.loop import run_training
 from acbo_training.runlog import RunLogger
 from acbo_training.trajectories import ExpertTrajectory
@@ -177,7 +177,7 @@ def _grpo(start: hk.Params | None, key: jax.Array, problems: aq.GRPOProblems,
     result = run_training(init_state=state, update_fn=update, batch_fn=lambda k, i: None,
                           key=key, n_steps=n_updates, checkpoint_dir=ckpt,
                           checkpoint_frequency=frequency, kind="acbo.acquisition.grpo",
-                          config={"acquisition": config_to_dict(cfg), "desc": desc,
+                          config={"acquisition": to_dict(cfg), "desc": desc,
                                   "warm": start is not None},
                           logger=logger, desc=desc, log_every=1)
     curve += [(int(h["step"]), h["val_reward"]) for h in result.history if "val_reward" in h]
@@ -263,7 +263,7 @@ def train_acquisition_with_expert_warmstart(
             n_steps=cfg.imitation.imitation_epochs,
             checkpoint_dir=root / "bc" if root else None,
             checkpoint_frequency=checkpoint_frequency, kind="acbo.acquisition.bc",
-            config={"acquisition": config_to_dict(cfg)}, logger=logger,
+            config={"acquisition": to_dict(cfg)}, logger=logger,
             desc="behavioural cloning", log_every=1)
         bc_history = result.history
         if cfg.imitation.grpo_warmstart:

@@ -20,10 +20,18 @@ import jax.numpy as jnp
 import numpy as np
 
 import acbo_core as ac
-from acbo_core.config_checks import check_choices, check_finite, check_number, check_range
+from acbo_core.configs import (
+    choices,
+    configclass,
+    from_dict,
+    interval,
+    number,
+    number_or_interval,
+    sequence,
+    to_dict,
+)
 from acbo_core.errors import ACBOError, SchemaError
 from acbo_expert import ParentScaleConfig, ParentScaleResult, run_parent_scale
-from acbo_training.config import config_from_dict, config_to_dict
 from acbo_training.errors import ConfigError, CorruptShardError
 from acbo_training.executors import run_tasks
 from acbo_training.runlog import RunLogger
@@ -69,15 +77,11 @@ MAX_OFFSET = 1e4
 digits, so a larger offset would leave the variation around it only a few."""
 
 
-def _as_tuple(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
-
-
 def _options(value: str | tuple[str, ...]) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
-@dataclasses.dataclass(frozen=True)
+@configclass
 class SCMDistribution:
     """A distribution over random SCMs to demonstrate on.
 
@@ -102,45 +106,25 @@ class SCMDistribution:
       offset_range: ``(lo, hi)``: each variable's offset is ``U(lo, hi)`` times its new scale.
     """
 
-    graph: str | tuple[str, ...] = "erdos_renyi"
-    n_vars: tuple[int, int] = (5, 10)
-    expected_degree: float | tuple[float, float] = 2.0
-    mechanism: str | tuple[str, ...] = "linear"
-    mechanism_probs: tuple[float, ...] = ()
-    noise_scale: tuple[float, float] = (0.5, 1.0)
-    weight_range: tuple[float, float] = (0.5, 2.0)
-    unit_scale_log10: tuple[float, float] = (0.0, 0.0)
-    offset_range: tuple[float, float] = (0.0, 0.0)
+    graph: str | tuple[str, ...] = choices("erdos_renyi", GRAPHS)
+    n_vars: tuple[int, int] = interval((5, 10), 2, MAX_N_VARS, integers=True)
+    expected_degree: float | tuple[float, float] = number_or_interval(2.0, 0.0, low_open=True)
+    mechanism: str | tuple[str, ...] = choices("linear", MECHANISMS)
+    mechanism_probs: tuple[float, ...] = sequence((), number(0.0, 0.0))
+    noise_scale: tuple[float, float] = interval((0.5, 1.0), 0.0)
+    weight_range: tuple[float, float] = interval((0.5, 2.0), 0.0, low_open=True)
+    unit_scale_log10: tuple[float, float] = interval((0.0, 0.0), -MAX_UNIT_LOG10, MAX_UNIT_LOG10)
+    offset_range: tuple[float, float] = interval((0.0, 0.0), -MAX_OFFSET, MAX_OFFSET)
 
-    def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):  # lists (from Python) compare as tuples
-            object.__setattr__(self, field.name, _as_tuple(getattr(self, field.name)))
-        check_finite(self)
-        check_choices(self, "graph", GRAPHS)
-        check_range(self, "n_vars", 2, MAX_N_VARS, integer=True)
-        if isinstance(self.expected_degree, tuple):
-            check_range(self, "expected_degree", 0.0, low_open=True)
-        else:
-            check_number(self, "expected_degree", 0.0, low_open=True)
-        check_choices(self, "mechanism", MECHANISMS)
-        self._check_mechanism_probs()
-        check_range(self, "noise_scale", 0.0)
-        check_range(self, "weight_range", 0.0, low_open=True)
-        check_range(self, "unit_scale_log10", -MAX_UNIT_LOG10, MAX_UNIT_LOG10)
-        check_range(self, "offset_range", -MAX_OFFSET, MAX_OFFSET)
-
-    def _check_mechanism_probs(self) -> None:
+    def _check(self) -> None:
         probs, n = self.mechanism_probs, len(_options(self.mechanism))
         where = "SCMDistribution.mechanism_probs"
-        if not isinstance(probs, tuple) or not all(
-                isinstance(p, int | float) and not isinstance(p, bool) for p in probs):
-            raise ConfigError(f"{where} must be a list of numbers, got {probs!r}")
         if not probs:
             return
         if len(probs) != n:
             raise ConfigError(f"{where} must give one probability per entry of mechanism "
                               f"({n}), got {len(probs)}: {list(probs)}")
-        if min(probs) < 0 or abs(math.fsum(probs) - 1.0) > 1e-6:
+        if abs(math.fsum(probs) - 1.0) > 1e-6:
             raise ConfigError(f"{where} must be probabilities >= 0 summing to 1, got "
                               f"{list(probs)}")
 
@@ -222,7 +206,7 @@ def result_to_record(result: ParentScaleResult, scm: Mapping[str, Any]) -> Recor
         "acquisition_values": [dict(v) for v in result.acquisition_values],
         "step_seconds": list(result.step_seconds), "setup_seconds": result.setup_seconds,
         "true_parents": None if result.true_parents is None else sorted(result.true_parents),
-        "minimize": result.minimize, "config": dataclasses.asdict(result.config),
+        "minimize": result.minimize, "config": to_dict(result.config),
     }
     return arrays, meta
 
@@ -341,7 +325,7 @@ def record_to_result(arrays: Mapping[str, np.ndarray],
     """
     _check_record(arrays, meta)
     try:
-        config = config_from_dict(ParentScaleConfig, meta["config"], "record.config")
+        config = from_dict(ParentScaleConfig, meta["config"], "record.config")
     except ACBOError as err:
         raise SchemaError(str(err)) from None
     try:
@@ -400,8 +384,8 @@ def run_shard(payload: dict[str, Any]) -> list[Record]:
     This is what a worker process or Ray task executes; ``payload`` holds plain data only
     (``distribution``, ``expert`` settings, ``key`` data, ``runs``).
     """
-    dist = config_from_dict(SCMDistribution, payload["distribution"])
-    config = ParentScaleConfig(**payload["expert"])
+    dist = from_dict(SCMDistribution, payload["distribution"])
+    config = from_dict(ParentScaleConfig, payload["expert"])
     key = jax.random.wrap_key_data(jnp.asarray(payload["key"], jnp.uint32))
     records = []
     for i in payload["runs"]:
@@ -475,8 +459,8 @@ def generate_demonstrations(
     config = config or ParentScaleConfig()
     logger = logger or RunLogger(progress=False)
     key_data = np.asarray(jax.random.key_data(key), np.uint32).tolist()
-    spec = {"distribution": config_to_dict(scm_distribution),
-            "expert": dataclasses.asdict(config), "n": n, "shard_size": shard_size,
+    spec = {"distribution": to_dict(scm_distribution),
+            "expert": to_dict(config), "n": n, "shard_size": shard_size,
             "key": key_data}
     n_shards = -(-n // shard_size)
     root = open_dataset(output_dir, kind=_KIND, spec=spec, shards=n_shards, records=n)

@@ -10,28 +10,31 @@ then GRPO. Both split the trajectories by graph the same way (``train_validation
 
 from __future__ import annotations
 
-import dataclasses
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import jax
 
 import acbo_acquisition as aq
-from acbo_core.config_checks import check_choice, check_finite, check_int
+from acbo_core import ExperienceBuffer, ParentSetPosterior
+from acbo_core.configs import (
+    apply_overrides,
+    choice,
+    configclass,
+    from_dict,
+    integer,
+    load_toml,
+    section,
+    text,
+)
 from acbo_expert import ParentScaleConfig
 from acbo_training.acquisition_pipeline import (
     AcquisitionModelResult,
     extract_acquisition_training_data,
     train_acquisition_with_expert_warmstart,
 )
-from acbo_training.config import (
-    MAX_TRAJECTORIES,
-    TrainingConfig,
-    apply_overrides,
-    compute_precision,
-    config_from_dict,
-    load_toml,
-)
+from acbo_training.config import MAX_TRAJECTORIES, TrainingConfig, compute_precision
 from acbo_training.demonstrations import DemonstrationSet, SCMDistribution, generate_demonstrations
 from acbo_training.errors import ConfigError
 from acbo_training.executors import EXECUTORS
@@ -52,24 +55,37 @@ __all__ = [
     "DemonstrationConfig",
     "load_pipeline_config",
     "generate_from_config",
+    "Split",
     "train_validation_split",
     "train_surrogate_component",
     "train_acquisition_component",
 ]
 
 
+class Split(NamedTuple):
+    """A run's demonstrations split by graph (:func:`train_validation_split`): computed once per
+    run and passed to every stage, so each trains and measures on the same graphs.
+
+    Attributes:
+      train: the trajectories trained on.
+      validation: those of held-out graphs (the training ones when no graph is held out).
+    """
+
+    train: list[ExpertTrajectory]
+    validation: list[ExpertTrajectory]
+
+
 def train_validation_split(trajectories: Sequence[ExpertTrajectory], config: TrainingConfig
-                           ) -> tuple[list[ExpertTrajectory], list[ExpertTrajectory]]:
-    """The pipelines' split by graph (``config.validation_split``, key
-    ``config.random_seed``); with no held-out graph, validation falls back to the training
-    trajectories."""
+                           ) -> Split:
+    """The run's split by graph (``config.validation_split``, key ``config.random_seed``);
+    with no held-out graph, validation falls back to the training trajectories."""
     train, val = split_by_graph(trajectories, config.validation_split,
                                 key=jax.random.key(config.random_seed))
-    return train, (val or train)
+    return Split(list(train), list(val or train))
 
 
 def train_surrogate_component(
-    trajectories: Sequence[ExpertTrajectory],
+    split: Split,
     config: SurrogateTrainingConfig | None = None,
     *,
     training_config: TrainingConfig | None = None,
@@ -77,35 +93,35 @@ def train_surrogate_component(
     logger: RunLogger | None = None,
     expert_config: ParentScaleConfig | None = None,
 ) -> SurrogateModelResult:
-    """Trains only the surrogate (validation on held-out graphs); ``expert_config`` is the
-    demonstrations' expert settings, for the speed-up measurement."""
+    """Trains only the surrogate (validation on the split's held-out graphs);
+    ``expert_config`` is the demonstrations' expert settings, for the speed-up measurement."""
     tcfg = training_config or TrainingConfig()
-    train, val = train_validation_split(trajectories, tcfg)
     return train_surrogate_with_expert_data(
-        extract_surrogate_training_data(train), config, tcfg,
-        validation_examples=extract_surrogate_training_data(val),
+        extract_surrogate_training_data(split.train), config, tcfg,
+        validation_examples=extract_surrogate_training_data(split.validation),
         checkpoint_dir=checkpoint_dir, logger=logger, expert_config=expert_config)
 
 
 def train_acquisition_component(
-    trajectories: Sequence[ExpertTrajectory],
-    surrogate_result: SurrogateModelResult | None,
+    split: Split,
     config: aq.AcquisitionConfig | None = None,
     *,
+    posterior_fn: Callable[[ExperienceBuffer, str], ParentSetPosterior] | None = None,
     training_config: TrainingConfig | None = None,
     compare_cold_start: bool = False,
     checkpoint_dir: str | pathlib.Path | None = None,
     logger: RunLogger | None = None,
 ) -> AcquisitionModelResult:
-    """Trains only the policy; states carry the surrogate's posteriors when one is given."""
+    """Trains only the policy; its states carry ``posterior_fn``'s posteriors when given (the
+    trained surrogate's ``predict_posterior``, as the deployed system will see them), else the
+    expert's."""
     tcfg = training_config or TrainingConfig()
-    train, val = train_validation_split(trajectories, tcfg)
-    predict = None if surrogate_result is None else surrogate_result.predict_posterior
     with compute_precision(tcfg):
         return train_acquisition_with_expert_warmstart(
-            extract_acquisition_training_data(train, predict),
+            extract_acquisition_training_data(split.train, posterior_fn),
             config, key=jax.random.key(tcfg.random_seed + 1),
-            validation_examples=extract_acquisition_training_data(val, predict),
+            validation_examples=extract_acquisition_training_data(split.validation,
+                                                                  posterior_fn),
             compare_cold_start=compare_cold_start,
             checkpoint_dir=checkpoint_dir if tcfg.save_checkpoints else None,
             checkpoint_frequency=tcfg.checkpoint_frequency, logger=logger)
@@ -117,7 +133,7 @@ MAX_WORKERS = 1024
 """Largest local process pool (each worker holds its own JAX runtime, about 400 MB)."""
 
 
-@dataclasses.dataclass(frozen=True)
+@configclass
 class DemonstrationConfig:
     """Where demonstrations come from and how they are generated.
 
@@ -130,25 +146,12 @@ class DemonstrationConfig:
       ray_address: an existing Ray cluster ("" starts or reuses a local one).
     """
 
-    n: int = 0
-    distribution: SCMDistribution = SCMDistribution()
-    executor: str = "local"
-    shard_size: int = 4
-    max_workers: int = 0
-    ray_address: str = ""
-
-    def __post_init__(self) -> None:
-        check_finite(self)
-        check_int(self, "n", 0, MAX_TRAJECTORIES)
-        if not isinstance(self.distribution, SCMDistribution):
-            raise ConfigError(f"DemonstrationConfig.distribution must be an SCMDistribution, got "
-                              f"{type(self.distribution).__name__}")
-        check_choice(self, "executor", EXECUTORS)
-        check_int(self, "shard_size", 1, MAX_SHARD_SIZE)
-        check_int(self, "max_workers", 0, MAX_WORKERS)
-        if not isinstance(self.ray_address, str):
-            raise ConfigError(f"DemonstrationConfig.ray_address must be a string, got "
-                              f"{self.ray_address!r}")
+    n: int = integer(0, 0, MAX_TRAJECTORIES)
+    distribution: SCMDistribution = section(SCMDistribution())
+    executor: str = choice("local", EXECUTORS)
+    shard_size: int = integer(4, 1, MAX_SHARD_SIZE)
+    max_workers: int = integer(0, 0, MAX_WORKERS)
+    ray_address: str = text("")
 
 
 def check_problem_size(where: str, d: int, expert: ParentScaleConfig,
@@ -187,7 +190,7 @@ def check_problem_size(where: str, d: int, expert: ParentScaleConfig,
         check_surrogate_size(where, d, surrogate.k_max)
 
 
-@dataclasses.dataclass(frozen=True)
+@configclass
 class PipelineConfig:
     """Everything a training run needs, one TOML table per part.
 
@@ -199,13 +202,13 @@ class PipelineConfig:
       acquisition: the policy and its training.
     """
 
-    training: TrainingConfig = TrainingConfig()
-    demonstrations: DemonstrationConfig = DemonstrationConfig()
-    expert: ParentScaleConfig = ParentScaleConfig()
-    surrogate: SurrogateTrainingConfig = SurrogateTrainingConfig()
-    acquisition: aq.AcquisitionConfig = aq.AcquisitionConfig()
+    training: TrainingConfig = section(TrainingConfig())
+    demonstrations: DemonstrationConfig = section(DemonstrationConfig())
+    expert: ParentScaleConfig = section(ParentScaleConfig())
+    surrogate: SurrogateTrainingConfig = section(SurrogateTrainingConfig())
+    acquisition: aq.AcquisitionConfig = section(aq.AcquisitionConfig())
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         check_problem_size("demonstrations.distribution.n_vars",
                            self.demonstrations.distribution.n_vars[1], self.expert,
                            self.surrogate)
@@ -220,7 +223,7 @@ def load_pipeline_config(path: str | pathlib.Path | None = None,
         invalid value.
     """
     data = load_toml(path) if path is not None else {}
-    return config_from_dict(PipelineConfig, apply_overrides(data, list(overrides)))
+    return from_dict(PipelineConfig, apply_overrides(data, list(overrides)))
 
 
 def generate_from_config(config: PipelineConfig, output_dir: str | pathlib.Path, *,

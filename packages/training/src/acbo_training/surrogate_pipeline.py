@@ -22,10 +22,10 @@ import numpy as np
 
 import acbo_surrogate as sur
 from acbo_core import ExperienceBuffer, ParentSetPosterior, true_parents
-from acbo_core.config_checks import check_finite, check_int, check_number, check_range
+from acbo_core.configs import configclass, integer, interval, number, to_dict
 from acbo_core.errors import ShapeMismatchError
 from acbo_expert import ParentScaleConfig, parent_set_posterior
-from acbo_training.config import TrainingConfig, compute_precision, config_to_dict
+from acbo_training.config import TrainingConfig, compute_precision
 from acbo_training.demonstrations import MAX_N_VARS
 from acbo_training.errors import ConfigError
 from acbo_training.loop import run_training
@@ -102,13 +102,14 @@ def check_surrogate_size(where: str, d: int, k_max: int, *, k_key: str = "surrog
             f"{MAX_SURROGATE_CELLS}: lower one of them")
 
 
-@dataclasses.dataclass(frozen=True)
+@configclass
 class SurrogateTrainingConfig:
     """Configuration of surrogate training.
 
     Attributes:
       model_hidden_dim: width of the variable tokens.
       model_n_layers: attention layers over variables.
+      model_n_heads: attention heads of those layers; must divide ``model_hidden_dim``.
       learning_rate: peak learning rate (warm-up, then cosine decay).
       batch_size: examples per step.
       max_epochs: passes over the training examples.
@@ -135,41 +136,31 @@ class SurrogateTrainingConfig:
         steps. 0: none.
     """
 
-    model_hidden_dim: int = 256
-    model_n_layers: int = 8
-    learning_rate: float = 1e-3
-    batch_size: int = 32
-    max_epochs: int = 100
-    early_stopping_patience: int = 10
-    validation_frequency: int = 5
-    k_max: int = 3
-    kl_weight: float = 1.0
-    truth_weight: float = 1.0
-    pretrain_steps: int = 0
-    pretrain_n_vars: tuple[int, int] = (3, 20)
-    pretrain_batch_size: int = 16
-    pretrain_er_degree: tuple[float, float] = _GENERATOR.er_degree
-    synthetic_every: int = 0
+    model_hidden_dim: int = integer(256, 1, MAX_WIDTH)
+    model_n_layers: int = integer(8, 1, MAX_LAYERS)
+    model_n_heads: int = integer(4, 1)
+    learning_rate: float = number(1e-3, 0.0, low_open=True)
+    batch_size: int = integer(32, 1, MAX_BATCH)
+    max_epochs: int = integer(100, 1)
+    early_stopping_patience: int = integer(10, 1)
+    validation_frequency: int = integer(5, 1)
+    k_max: int = integer(3, 1, MAX_K)
+    kl_weight: float = number(1.0, 0.0)
+    truth_weight: float = number(1.0, 0.0)
+    pretrain_steps: int = integer(0, 0)
+    pretrain_n_vars: tuple[int, int] = interval((3, 20), 2, MAX_N_VARS, integers=True)
+    pretrain_batch_size: int = integer(16, 1, MAX_BATCH)
+    pretrain_er_degree: tuple[float, float] = interval(_GENERATOR.er_degree, 0.0, MAX_N_VARS - 1,
+                                                       low_open=True)
+    synthetic_every: int = integer(0, 0)
 
-    def __post_init__(self) -> None:
-        check_finite(self)
-        check_int(self, "model_hidden_dim", 1, MAX_WIDTH)
-        check_int(self, "model_n_layers", 1, MAX_LAYERS)
-        check_int(self, "batch_size", 1, MAX_BATCH)
-        for name in ("max_epochs", "early_stopping_patience", "validation_frequency"):
-            check_int(self, name, 1)
-        check_int(self, "k_max", 1, MAX_K)
-        check_number(self, "learning_rate", 0.0, low_open=True)
-        check_number(self, "kl_weight", 0.0)
-        check_number(self, "truth_weight", 0.0)
+    def _check(self) -> None:
+        if self.model_hidden_dim % self.model_n_heads:
+            raise ConfigError(f"SurrogateTrainingConfig.model_n_heads ({self.model_n_heads}) "
+                              f"must divide model_hidden_dim ({self.model_hidden_dim})")
         if self.kl_weight == 0 and self.truth_weight == 0:
             raise ConfigError("SurrogateTrainingConfig.kl_weight and truth_weight are both 0, "
                               "so the loss would be 0")
-        check_int(self, "pretrain_steps", 0)
-        check_range(self, "pretrain_n_vars", 2, MAX_N_VARS, integer=True)
-        check_int(self, "pretrain_batch_size", 1, MAX_BATCH)
-        check_range(self, "pretrain_er_degree", 0.0, MAX_N_VARS - 1, low_open=True)
-        check_int(self, "synthetic_every", 0)
         if self.pretrain_steps > 0 or self.synthetic_every > 0:
             check_surrogate_size("pretrain_n_vars[1]", self.pretrain_n_vars[1], self.k_max,
                                  k_key="k_max", batch="pretrain_batch_size",
@@ -179,9 +170,8 @@ class SurrogateTrainingConfig:
 
     def model_config(self) -> sur.SurrogateConfig:
         """The acbo-surrogate configuration for ``total_steps`` set later."""
-        heads = 4 if self.model_hidden_dim % 4 == 0 else 1
         model = sur.ModelConfig(k_max=self.k_max, var_dim=self.model_hidden_dim,
-                                var_layers=self.model_n_layers, var_heads=heads)
+                                var_layers=self.model_n_layers, var_heads=self.model_n_heads)
         train = sur.TrainConfig(learning_rate=self.learning_rate, kl_weight=self.kl_weight,
                                 set_nll_weight=self.truth_weight, bce_weight=self.truth_weight)
         return sur.SurrogateConfig(model, train)
@@ -352,7 +342,7 @@ def _pretrain(scfg: SurrogateTrainingConfig, model: sur.SurrogateConfig, tcfg: T
             checkpoint_dir=(pathlib.Path(f"{checkpoint_dir}-pretrain")
                             if checkpoint_dir is not None and tcfg.save_checkpoints else None),
             checkpoint_frequency=tcfg.checkpoint_frequency, kind="acbo.surrogate.pretrain",
-            config={"surrogate": config_to_dict(scfg)}, logger=logger,
+            config={"surrogate": to_dict(scfg)}, logger=logger,
             desc="surrogate pre-training", log_every=10)
     return result.state.params
 
@@ -444,7 +434,7 @@ def train_surrogate_with_expert_data(
             init_state=state, update_fn=update, batch_fn=batch_fn, key=k_data, n_steps=n_steps,
             checkpoint_dir=checkpoint_dir if tcfg.save_checkpoints else None,
             checkpoint_frequency=tcfg.checkpoint_frequency, kind="acbo.surrogate.train",
-            config={"surrogate": config_to_dict(scfg), "training": config_to_dict(tcfg),
+            config={"surrogate": to_dict(scfg), "training": to_dict(tcfg),
                     "n_examples": len(train_ex)},
             logger=logger, desc="surrogate", log_every=1, stop_fn=no_improvement)
     history: dict[str, list[float]] = {}
