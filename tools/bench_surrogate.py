@@ -50,6 +50,7 @@ import numpy as np  # noqa: E402
 import acbo_core as ac  # noqa: E402
 import acbo_surrogate as sur  # noqa: E402
 import benchlib  # noqa: E402
+from acbo_core.configs import to_dict  # noqa: E402
 
 EVAL_SEED = 1_000_000
 BATCH = 16  # data sets per batched forward pass (the batched_* metrics)
@@ -226,7 +227,7 @@ def main() -> None:
     metrics, _ = evaluate(params, config.model, eval_cfg["dims"], eval_cfg["per_graph"])
     run_config = {
         "size": benchlib.size(args), "train_budget_s": budget, "train": train_info,
-        "surrogate": config.to_json(), "eval": {**eval_cfg, "n_obs": 200, "n_int": 20,
+        "surrogate": to_dict(config), "eval": {**eval_cfg, "n_obs": 200, "n_int": 20,
                                                 "graphs": ["erdos_renyi", "scale_free"],
                                                 "mechanism": "linear", "expected_degree": 2.0,
                                                 "seed": EVAL_SEED},
